@@ -1,0 +1,37 @@
+"""`readmission ...`: the operator commands.
+
+Each area registers its commands from ``readmission.commands.<area>``; heavy
+libraries are imported inside the commands so that ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import typer
+
+from readmission import commands
+from readmission.config import get_settings
+from readmission.logs import configure_logging
+
+app = typer.Typer(help="Diabetes readmission MLOps platform.", no_args_is_help=True, add_completion=False)
+
+
+@app.callback()
+def _setup() -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+
+def _register_commands() -> None:
+    for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{module_info.name}")
+        module.register(app)
+
+
+_register_commands()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,139 @@
+"""Every setting of the platform, read from the environment (or a ``.env`` file).
+
+Defaults are safe for a laptop: SQLite files, a local MLflow store and folders
+under ``LOCAL_DIR``. Admin tokens have no default: in ``local`` mode one is
+generated once and kept in ``LOCAL_DIR/secrets`` (mode 0600) so that every
+local process agrees on it; in any other mode a missing token is an error.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout (meaningful for a source install; containers set paths explicitly)."""
+
+
+class MissingSecretError(RuntimeError):
+    """A secret has no value and the platform is not running in local mode."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    environment: Literal["local", "production"] = "local"
+    local_dir: Path = Field(default=REPO_ROOT / "var", description="Local state: SQLite files, MLflow store, datasets")
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    # The batch data API (ec2_api/)
+    data_csv_path: Path = REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz"
+    data_api_host: str = "127.0.0.1"
+    data_api_port: int = 5001
+    data_api_state_dir: Path | None = None
+    data_api_admin_token: SecretStr | None = None
+    batch_size: int = Field(default=15_000, gt=0)
+    update_interval_seconds: float = Field(default=300.0, gt=0)
+    shuffle_seed: int = 42
+
+    # Ingestion and preparation
+    data_api_url: str = "http://127.0.0.1:5001"
+    http_timeout_seconds: float = Field(default=30.0, gt=0)
+    http_retries: int = Field(default=3, ge=0)
+    raw_database_url: str | None = None
+    clean_database_url: str | None = None
+    readmission_target: Literal["any", "within_30_days"] = "any"
+    top_specialties: int = Field(default=10, ge=1)
+    dataset_uri: str | None = None
+    s3_endpoint_url: str | None = None
+
+    # Training and the registry
+    mlflow_tracking_uri: str | None = None
+    mlflow_s3_endpoint_url: str | None = None
+    mlflow_experiment_name: str = "diabetes-readmission"
+    model_name: str = "diabetes-readmission"
+    promotion_min_delta: float = 0.0
+    train_time_budget_seconds: float = Field(default=60.0, gt=0)
+    random_seed: int = 42
+
+    # The inference API
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_url: str = "http://127.0.0.1:8000"
+    api_admin_token: SecretStr | None = None
+    model_alias: str = "champion"
+    model_poll_seconds: float = Field(default=30.0, gt=0)
+    model_cache_dir: Path | None = None
+    max_batch_records: int = Field(default=10_000, gt=0)
+
+    # AWS (the scheduled EC2 data source)
+    aws_region: str = "us-east-1"
+    ec2_instance_ids: str = ""
+    ec2_schedule_tag: str = "Schedule=mlops-data-api"
+
+    # Local ports used by `make run`
+    mlflow_port: int = 5000
+    streamlit_port: int = 8501
+
+    @property
+    def is_local(self) -> bool:
+        return self.environment == "local"
+
+    def local_path(self, *parts: str) -> Path:
+        path = self.local_dir.joinpath(*parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def resolved_data_api_state_dir(self) -> Path:
+        return self.data_api_state_dir or self.local_dir / "data_api"
+
+    @property
+    def resolved_raw_database_url(self) -> str:
+        return self.raw_database_url or f"sqlite:///{self.local_path('raw_data_db.sqlite')}"
+
+    @property
+    def resolved_clean_database_url(self) -> str:
+        return self.clean_database_url or f"sqlite:///{self.local_path('clean_data_db.sqlite')}"
+
+    @property
+    def resolved_dataset_uri(self) -> str:
+        return self.dataset_uri or str(self.local_dir / "datasets")
+
+    @property
+    def resolved_mlflow_tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{self.local_path('mlflow', 'mlflow.db')}"
+
+    @property
+    def resolved_model_cache_dir(self) -> Path:
+        return self.model_cache_dir or self.local_dir / "model_cache"
+
+    @property
+    def instance_ids(self) -> list[str]:
+        return [part.strip() for part in self.ec2_instance_ids.split(",") if part.strip()]
+
+    def secret(self, name: Literal["data_api_admin_token", "api_admin_token"]) -> str:
+        """The value of a token; generated and kept on disk in local mode."""
+        value: SecretStr | None = getattr(self, name)
+        if value is not None and value.get_secret_value():
+            return value.get_secret_value()
+        if not self.is_local:
+            raise MissingSecretError(f"{name.upper()} must be set when ENVIRONMENT={self.environment}")
+        path = self.local_path("secrets", name)
+        if not path.exists():
+            path.parent.chmod(0o700)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(32))
+        return path.read_text().strip()
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings (tests call ``get_settings.cache_clear()`` after changing env)."""
+    return Settings()

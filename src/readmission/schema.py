@@ -1,0 +1,197 @@
+"""The one definition of the 50 raw UCI columns.
+
+Every other component (ingest validation, cleaning, the API request model, the
+Streamlit form, Locust payloads, the model signature) derives from ``COLUMNS``.
+Values are described as the data API serves them: integers for ids, codes and
+counts, strings for categories, ``None`` where the CSV has ``?``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+
+MISSING_MARKER = "?"
+"""How the CSV writes a missing value."""
+
+UNKNOWN_GENDER = "Unknown/Invalid"
+"""The gender value the data uses for 'not recorded'."""
+
+
+class Kind(StrEnum):
+    IDENTIFIER = "identifier"  # integer id; never a model feature
+    CODE = "code"  # integer code described in IDS_mapping.csv
+    COUNT = "count"  # integer in [minimum, maximum]
+    CATEGORY = "category"  # one of a closed set of strings
+    TEXT = "text"  # free text from an open set (e.g. medical specialty)
+    ICD9 = "icd9"  # an ICD-9-CM diagnosis code
+    TARGET = "target"  # the label
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    description: str
+    nullable: bool = False
+    levels: tuple[str, ...] = ()
+    """Allowed values of a CATEGORY or TARGET column, in their natural order."""
+    minimum: int | None = None
+    maximum: int | None = None
+    group: str = "patient"
+    """Where a clinician expects the field: patient, stay, diagnoses, treatment, admission."""
+
+    @property
+    def is_integer(self) -> bool:
+        return self.kind in (Kind.IDENTIFIER, Kind.CODE, Kind.COUNT)
+
+
+AGE_BANDS: tuple[str, ...] = tuple(f"[{lo}-{lo + 10})" for lo in range(0, 100, 10))
+WEIGHT_BANDS: tuple[str, ...] = (
+    *(f"[{lo}-{lo + 25})" for lo in range(0, 200, 25)),
+    ">200",
+)
+RACES = ("Caucasian", "AfricanAmerican", "Hispanic", "Asian", "Other")
+GENDERS = ("Female", "Male", UNKNOWN_GENDER)
+PAYER_CODES = (
+    "MC", "MD", "HM", "UN", "BC", "SP", "CP", "SI", "DM",
+    "CM", "CH", "PO", "WC", "OT", "OG", "MP", "FR",
+)  # fmt: skip
+GLUCOSE_SERUM_LEVELS = ("None", "Norm", ">200", ">300")
+"""``None`` is a real level: the test was not done."""
+A1C_LEVELS = ("None", "Norm", ">7", ">8")
+MEDICATION_LEVELS = ("No", "Down", "Steady", "Up")
+READMITTED_LEVELS = ("NO", ">30", "<30")
+
+MEDICATIONS: tuple[str, ...] = (
+    "metformin", "repaglinide", "nateglinide", "chlorpropamide", "glimepiride",
+    "acetohexamide", "glipizide", "glyburide", "tolbutamide", "pioglitazone",
+    "rosiglitazone", "acarbose", "miglitol", "troglitazone", "tolazamide",
+    "examide", "citoglipton", "insulin", "glyburide-metformin", "glipizide-metformin",
+    "glimepiride-pioglitazone", "metformin-rosiglitazone", "metformin-pioglitazone",
+)  # fmt: skip
+
+ICD9_PATTERN = re.compile(r"^(?:\d{1,3}(?:\.\d{1,2})?|V\d{1,2}(?:\.\d{1,2})?|E\d{3}(?:\.\d{1,2})?)$")
+"""ICD-9-CM as the data writes it: leading zeros of numeric codes are dropped ("8" is 008)."""
+
+TEXT_PATTERN = re.compile(r"^[A-Za-z][A-Za-z&/\- ]{0,63}$")
+
+
+def _count(name: str, description: str, minimum: int, maximum: int, group: str) -> Column:
+    return Column(name, Kind.COUNT, description, minimum=minimum, maximum=maximum, group=group)
+
+
+def _diagnosis(name: str, which: str) -> Column:
+    return Column(name, Kind.ICD9, f"{which} diagnosis (ICD-9-CM code)", nullable=True, group="diagnoses")
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("encounter_id", Kind.IDENTIFIER, "Unique id of the hospital encounter", minimum=1),
+    Column("patient_nbr", Kind.IDENTIFIER, "Unique id of the patient", minimum=1),
+    Column("race", Kind.CATEGORY, "Race", nullable=True, levels=RACES),
+    Column("gender", Kind.CATEGORY, "Gender", levels=GENDERS),
+    Column("age", Kind.CATEGORY, "Age band in years", levels=AGE_BANDS),
+    Column("weight", Kind.CATEGORY, "Weight band in pounds", nullable=True, levels=WEIGHT_BANDS),
+    Column("admission_type_id", Kind.CODE, "Admission type", group="admission"),
+    Column("discharge_disposition_id", Kind.CODE, "Discharge disposition", group="admission"),
+    Column("admission_source_id", Kind.CODE, "Admission source", group="admission"),
+    _count("time_in_hospital", "Days between admission and discharge", 1, 14, "stay"),
+    Column("payer_code", Kind.CATEGORY, "Payer", nullable=True, levels=PAYER_CODES, group="stay"),
+    Column("medical_specialty", Kind.TEXT, "Specialty of the admitting physician", nullable=True, group="stay"),
+    _count("num_lab_procedures", "Lab tests performed during the encounter", 0, 200, "stay"),
+    _count("num_procedures", "Procedures (other than lab tests) performed", 0, 20, "stay"),
+    _count("num_medications", "Distinct generic medications administered", 0, 200, "treatment"),
+    _count("number_outpatient", "Outpatient visits in the year before", 0, 100, "patient"),
+    _count("number_emergency", "Emergency visits in the year before", 0, 100, "patient"),
+    _count("number_inpatient", "Inpatient visits in the year before", 0, 100, "patient"),
+    _diagnosis("diag_1", "Primary"),
+    _diagnosis("diag_2", "Secondary"),
+    _diagnosis("diag_3", "Additional secondary"),
+    _count("number_diagnoses", "Diagnoses entered into the system", 0, 30, "diagnoses"),
+    Column("max_glu_serum", Kind.CATEGORY, "Glucose serum test result", levels=GLUCOSE_SERUM_LEVELS, group="treatment"),
+    Column("A1Cresult", Kind.CATEGORY, "HbA1c test result", levels=A1C_LEVELS, group="treatment"),
+    *(
+        Column(drug, Kind.CATEGORY, f"{drug}: prescribed and dose change", levels=MEDICATION_LEVELS, group="treatment")
+        for drug in MEDICATIONS
+    ),
+    Column("change", Kind.CATEGORY, "Change in diabetic medications", levels=("No", "Ch"), group="treatment"),
+    Column("diabetesMed", Kind.CATEGORY, "Any diabetic medication prescribed", levels=("No", "Yes"), group="treatment"),
+    Column("readmitted", Kind.TARGET, "Readmitted: <30 days, >30 days, or no record", levels=READMITTED_LEVELS),
+)  # fmt: skip
+
+COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in COLUMNS)
+BY_NAME: dict[str, Column] = {column.name: column for column in COLUMNS}
+TARGET_COLUMN = "readmitted"
+IDENTIFIER_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.kind is Kind.IDENTIFIER)
+INPUT_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.kind is not Kind.TARGET)
+"""The raw record a client sends for scoring: every column but the target."""
+
+DEATH_DISCHARGE_IDS: frozenset[int] = frozenset({11, 19, 20, 21})
+HOSPICE_DISCHARGE_IDS: frozenset[int] = frozenset({13, 14})
+NOT_READMITTABLE_DISCHARGE_IDS = DEATH_DISCHARGE_IDS | HOSPICE_DISCHARGE_IDS
+"""Encounters ending in death or hospice: they cannot be readmitted."""
+
+
+@cache
+def code_descriptions() -> dict[str, dict[int, str]]:
+    """``IDS_mapping.csv`` as ``{code column: {id: description}}``."""
+    text = resources.files("readmission.resources").joinpath("IDS_mapping.csv").read_text()
+    mapping: dict[str, dict[int, str]] = {}
+    current: dict[int, str] | None = None
+    for row in csv.reader(io.StringIO(text)):
+        if not row or not any(cell.strip() for cell in row):
+            current = None
+        elif current is None:
+            current = mapping.setdefault(row[0].strip(), {})
+        else:
+            current[int(row[0])] = row[1].strip()
+    return mapping
+
+
+def allowed_codes(column: str) -> frozenset[int]:
+    return frozenset(code_descriptions()[column])
+
+
+def check_value(column: Column, value: object) -> str | None:
+    """Why ``value`` is not valid for ``column``, or None if it is."""
+    if value is None:
+        return None if column.nullable else f"{column.name} is required"
+    if column.is_integer:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"{column.name} must be an integer, got {value!r}"
+        if column.minimum is not None and value < column.minimum:
+            return f"{column.name} must be >= {column.minimum}, got {value}"
+        if column.maximum is not None and value > column.maximum:
+            return f"{column.name} must be <= {column.maximum}, got {value}"
+        if column.kind is Kind.CODE and value not in allowed_codes(column.name):
+            return f"{column.name} {value} is not a known code"
+        return None
+    if not isinstance(value, str):
+        return f"{column.name} must be a string, got {value!r}"
+    if column.levels and value not in column.levels:
+        return f"{column.name} {value!r} is not one of {', '.join(column.levels)}"
+    if column.kind is Kind.ICD9 and not ICD9_PATTERN.match(value):
+        return f"{column.name} {value!r} is not an ICD-9 code"
+    if column.kind is Kind.TEXT and not TEXT_PATTERN.match(value):
+        return f"{column.name} {value!r} is not a valid {column.description.lower()}"
+    return None
+
+
+def check_record(record: dict[str, object], *, require_target: bool = False) -> list[str]:
+    """Every problem with one raw record (empty when valid). Unknown keys are ignored."""
+    problems = []
+    for column in COLUMNS:
+        if column.kind is Kind.TARGET and not require_target:
+            continue
+        if column.name not in record:
+            problems.append(f"{column.name} is missing")
+            continue
+        problem = check_value(column, record[column.name])
+        if problem:
+            problems.append(problem)
+    return problems

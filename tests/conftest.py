@@ -1,0 +1,45 @@
+"""Session-wide real services; tests that need one ask for its fixture."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+from tests import services  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def service_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("services")
+
+
+@pytest.fixture(scope="session")
+def mariadb(service_dir: Path) -> Iterator[services.MariaDB]:
+    """A private MariaDB server for the whole session (fresh_database() per test)."""
+    base = services.temp_dir("readmission-mariadb-")
+    try:
+        with services.mariadb_server(base) as server:
+            yield server
+    finally:
+        import shutil
+
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def s3(service_dir: Path) -> Iterator[services.S3Server]:
+    with services.s3_server(service_dir) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(
+    mariadb: services.MariaDB, s3: services.S3Server, service_dir: Path
+) -> Iterator[services.MlflowServer]:
+    with services.mlflow_server(mariadb, s3, service_dir) as server:
+        yield server

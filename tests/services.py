@@ -1,0 +1,267 @@
+"""Real services for the tests: a private MariaDB, an S3 server and an MLflow server.
+
+Each starts on a free loopback port in its own process group and is stopped
+with that group. A service that cannot start raises with a sentence that says
+how to fix it; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float, what: str, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode} before it was ready")
+        try:
+            if check():
+                return
+        except Exception:  # noqa: S110 - not ready yet
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} was not ready after {timeout:.0f} s")
+
+
+def http_ok(url: str) -> Callable[[], bool]:
+    return lambda: httpx.get(url, timeout=2).status_code < 500
+
+
+@contextmanager
+def running(
+    cmd: list[str],
+    *,
+    ready: Callable[[], bool],
+    what: str,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
+    log_path: Path | None = None,
+    stop_signal: int = signal.SIGTERM,
+) -> Iterator[subprocess.Popen]:
+    """Start ``cmd`` in its own process group, wait for ``ready``, stop the group at exit."""
+    log_file = open(log_path or os.devnull, "ab")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        cmd, env={**os.environ, **(env or {})}, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        try:
+            wait_until(ready, timeout=timeout, what=what, process=process)
+        except RuntimeError as error:
+            tail = log_path.read_text(errors="replace")[-3000:] if log_path and log_path.exists() else ""
+            raise RuntimeError(f"{error}\n--- {what} log ---\n{tail}") from None
+        yield process
+    finally:
+        stop_process_group(process, stop_signal)
+        log_file.close()
+
+
+def stop_process_group(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, sig)
+        process.wait(timeout=15)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=5)
+
+
+# --------------------------------------------------------------------------- MariaDB
+
+
+@dataclass(frozen=True)
+class MariaDB:
+    host: str
+    port: int
+    user: str
+    password: str
+    socket_path: Path
+
+    def url(self, database: str) -> str:
+        return f"mysql+pymysql://{self.user}:{self.password}@{self.host}:{self.port}/{database}"
+
+    def admin(self, sql: str) -> None:
+        subprocess.run(
+            ["mariadb", f"--socket={self.socket_path}", "-uroot", "-e", sql], check=True, capture_output=True
+        )
+
+    def fresh_database(self, prefix: str = "test") -> str:
+        """Create an empty database with a unique name and return its SQLAlchemy URL."""
+        name = f"{prefix}_{secrets.token_hex(4)}"
+        self.admin(f"CREATE DATABASE `{name}`")
+        return self.url(name)
+
+
+def _mariadb_binary(name: str) -> str:
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
+    if path is None:
+        raise RuntimeError(f"{name} not found: install MariaDB with `apt-get install -y mariadb-server` (.ci/run does)")
+    return path
+
+
+@contextmanager
+def mariadb_server(base_dir: Path) -> Iterator[MariaDB]:
+    """A throwaway MariaDB with its own data folder, port and a password user for TCP."""
+    datadir = base_dir / "mariadb"
+    datadir.mkdir(parents=True)
+    shutil.chown(base_dir, "mysql", "mysql")
+    shutil.chown(datadir, "mysql", "mysql")
+    subprocess.run(
+        [
+            _mariadb_binary("mariadb-install-db"),
+            "--user=mysql",
+            f"--datadir={datadir}",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    sock = datadir / "mysqld.sock"
+    cmd = [
+        _mariadb_binary("mariadbd"),
+        "--no-defaults",
+        "--user=mysql",
+        f"--datadir={datadir}",
+        f"--port={port}",
+        f"--socket={sock}",
+        "--bind-address=127.0.0.1",
+        "--local-infile=1",
+        "--innodb-buffer-pool-size=256M",
+        "--innodb-flush-log-at-trx-commit=2",
+        "--skip-log-bin",
+        "--max-connections=300",
+    ]
+    ping = [_mariadb_binary("mariadb-admin"), f"--socket={sock}", "-uroot", "ping"]
+    with running(
+        cmd,
+        ready=lambda: subprocess.run(ping, capture_output=True).returncode == 0,
+        what="MariaDB",
+        timeout=60,
+        log_path=base_dir / "mariadb.log",
+    ):
+        server = MariaDB("127.0.0.1", port, "readmission", secrets.token_urlsafe(16), sock)
+        server.admin(
+            f"CREATE USER '{server.user}'@'127.0.0.1' IDENTIFIED BY '{server.password}';"
+            f"GRANT ALL PRIVILEGES ON *.* TO '{server.user}'@'127.0.0.1'; FLUSH PRIVILEGES;"
+        )
+        yield server
+
+
+# --------------------------------------------------------------------------- S3 (moto_server)
+
+
+@dataclass(frozen=True)
+class S3Server:
+    endpoint_url: str
+
+    def client(self):  # noqa: ANN201 - boto3 client
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        )
+
+    def create_bucket(self, name: str | None = None) -> str:
+        bucket = name or f"bucket-{secrets.token_hex(4)}"
+        self.client().create_bucket(Bucket=bucket)
+        return bucket
+
+
+S3_TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@contextmanager
+def s3_server(log_dir: Path) -> Iterator[S3Server]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with running(
+        [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        ready=http_ok(url + "/moto-api/"),
+        what="moto_server",
+        timeout=30,
+        log_path=log_dir / "moto_server.log",
+    ):
+        yield S3Server(url)
+
+
+# --------------------------------------------------------------------------- MLflow server
+
+
+@dataclass(frozen=True)
+class MlflowServer:
+    tracking_uri: str
+    artifact_bucket: str
+    s3_endpoint_url: str
+
+
+@contextmanager
+def mlflow_server(mariadb: MariaDB, s3: S3Server, log_dir: Path) -> Iterator[MlflowServer]:
+    """`mlflow server` with a MariaDB backend and S3 artifacts, one worker, no job runner."""
+    backend = mariadb.fresh_database("mlflow_db")
+    bucket = s3.create_bucket("mlflow-artifacts")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **S3_TEST_ENV,
+        "MLFLOW_S3_ENDPOINT_URL": s3.endpoint_url,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
+    }
+    cmd = [
+        str(VENV_BIN / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        backend,
+        "--artifacts-destination",
+        f"s3://{bucket}",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    with running(cmd, ready=http_ok(url + "/health"), what="mlflow server", timeout=180, env=env,
+                 log_path=log_dir / "mlflow_server.log"):
+        yield MlflowServer(url, bucket, s3.endpoint_url)
+
+
+def temp_dir(prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=prefix))
