@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     aws_region: str = "us-east-1"
     ec2_instance_ids: str = ""
     ec2_schedule_tag: str = "Schedule=mlops-data-api"
+    aws_resource_prefix: str = "readmission"
+    ec2_start_schedule: str = "cron(55 8 * * ? *)"
+    ec2_stop_schedule: str = "cron(55 23 * * ? *)"
+    ec2_schedule_timezone: str = "America/Lima"
+    lambda_runtime: str = "python3.12"
 
     # Local ports used by `make run`
     mlflow_port: int = 5000
