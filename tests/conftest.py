@@ -10,7 +10,7 @@ import pytest
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-from tests import services  # noqa: E402
+from tests import services
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +43,18 @@ def mlflow_server(
 ) -> Iterator[services.MlflowServer]:
     with services.mlflow_server(mariadb, s3, service_dir) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def genuine_raw():
+    """The whole UCI data set as the data API serves it (ints, strings, NaN for `?`)."""
+    import pandas as pd
+
+    from readmission.config import REPO_ROOT
+
+    return pd.read_csv(
+        REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz",
+        keep_default_na=False,
+        na_values=["?"],
+        dtype={"payer_code": object, "medical_specialty": object},
+    )

@@ -32,7 +32,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(check: Callable[[], bool], *, timeout: float, what: str, process: subprocess.Popen | None = None) -> None:
+def wait_until(
+    check: Callable[[], bool], *, timeout: float, what: str, process: subprocess.Popen | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -258,8 +260,14 @@ def mlflow_server(mariadb: MariaDB, s3: S3Server, log_dir: Path) -> Iterator[Mlf
         "--workers",
         "1",
     ]
-    with running(cmd, ready=http_ok(url + "/health"), what="mlflow server", timeout=180, env=env,
-                 log_path=log_dir / "mlflow_server.log"):
+    with running(
+        cmd,
+        ready=http_ok(url + "/health"),
+        what="mlflow server",
+        timeout=180,
+        env=env,
+        log_path=log_dir / "mlflow_server.log",
+    ):
         yield MlflowServer(url, bucket, s3.endpoint_url)
 
 
