@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=15_000, gt=0)
     update_interval_seconds: float = Field(default=300.0, gt=0)
     shuffle_seed: int = 42
+    data_api_workers: int = Field(default=2, gt=0, description="gunicorn worker processes")
 
     # Ingestion and preparation
     data_api_url: str = "http://127.0.0.1:5001"
