@@ -1,0 +1,108 @@
+"""Start, stop and inspect EC2 instances with structured results."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from readmission.aws.selection import InstanceSelector, select_instances
+
+logger = logging.getLogger(__name__)
+
+Action = Literal["start", "stop"]
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What one start/stop call did to one instance."""
+
+    instance_id: str
+    previous_state: str
+    current_state: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def _ec2_client(client: Any | None) -> Any:
+    if client is not None:
+        return client
+    import boto3
+
+    return boto3.client("ec2")
+
+
+def _transitions(items: list[dict[str, Any]]) -> list[Transition]:
+    return sorted(
+        (
+            Transition(
+                instance_id=item["InstanceId"],
+                previous_state=item["PreviousState"]["Name"],
+                current_state=item["CurrentState"]["Name"],
+            )
+            for item in items
+        ),
+        key=lambda t: t.instance_id,
+    )
+
+
+def start_instances(instance_ids: list[str], client: Any | None = None) -> list[Transition]:
+    """Start the instances; an already running instance is fine (AWS reports no change)."""
+    if not instance_ids:
+        return []
+    response = _ec2_client(client).start_instances(InstanceIds=list(instance_ids))
+    transitions = _transitions(response.get("StartingInstances", []))
+    for t in transitions:
+        logger.info("start %s: %s -> %s", t.instance_id, t.previous_state, t.current_state)
+    return transitions
+
+
+def stop_instances(instance_ids: list[str], client: Any | None = None) -> list[Transition]:
+    """Stop the instances; an already stopped instance is fine."""
+    if not instance_ids:
+        return []
+    response = _ec2_client(client).stop_instances(InstanceIds=list(instance_ids))
+    transitions = _transitions(response.get("StoppingInstances", []))
+    for t in transitions:
+        logger.info("stop %s: %s -> %s", t.instance_id, t.previous_state, t.current_state)
+    return transitions
+
+
+def apply_action(action: Action, selector: InstanceSelector, client: Any | None = None) -> list[Transition]:
+    """Select the instances and start or stop them."""
+    ec2 = _ec2_client(client)
+    ids = select_instances(ec2, selector)
+    if not ids:
+        logger.warning("%s: no instance matches (%s)", action, selector.describe())
+        return []
+    if action == "start":
+        return start_instances(ids, ec2)
+    if action == "stop":
+        return stop_instances(ids, ec2)
+    raise ValueError(f"unknown action {action!r}")
+
+
+def instance_states(instance_ids: list[str], client: Any | None = None) -> dict[str, str]:
+    """``{instance_id: state name}`` (pending, running, stopping, stopped, ...)."""
+    if not instance_ids:
+        return {}
+    states: dict[str, str] = {}
+    paginator = _ec2_client(client).get_paginator("describe_instances")
+    for page in paginator.paginate(InstanceIds=list(instance_ids)):
+        for reservation in page.get("Reservations", []):
+            for instance in reservation.get("Instances", []):
+                states[instance["InstanceId"]] = instance["State"]["Name"]
+    return states
+
+
+def instance_state(instance_id: str, client: Any | None = None) -> str:
+    """The state name of one instance (the DAG's ``check_source`` waits for ``running``).
+
+    Raises ``botocore.exceptions.ClientError`` (``InvalidInstanceID.NotFound``) for an
+    unknown id.
+    """
+    states = instance_states([instance_id], client)
+    if instance_id not in states:
+        raise LookupError(f"instance {instance_id} not found")
+    return states[instance_id]
