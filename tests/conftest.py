@@ -58,3 +58,10 @@ def genuine_raw():
         na_values=["?"],
         dtype={"payer_code": object, "medical_specialty": object},
     )
+
+
+@pytest.fixture(scope="session")
+def data_api(service_dir: Path) -> Iterator[services.DataApi]:
+    """The real data API (gunicorn) with the default batch size, for the whole session."""
+    with services.data_api_server(service_dir) as server:
+        yield server

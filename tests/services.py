@@ -273,3 +273,59 @@ def mlflow_server(mariadb: MariaDB, s3: S3Server, log_dir: Path) -> Iterator[Mlf
 
 def temp_dir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+# --------------------------------------------------------------------------- batch data API
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class DataApi:
+    url: str
+    port: int
+    admin_token: str
+    state_dir: Path
+
+
+@contextmanager
+def data_api_server(
+    log_dir: Path,
+    *,
+    batch_size: int | None = None,
+    interval_seconds: float | None = None,
+    state_dir: Path | None = None,
+    port: int | None = None,
+) -> Iterator[DataApi]:
+    """`readmission data-api` (gunicorn) on a free loopback port, with its own state folder.
+
+    Pass the same ``state_dir`` to a second server to see the cycle survive a restart.
+    Defaults: BATCH_SIZE 15,000 and UPDATE_INTERVAL_SECONDS 300.
+    """
+    port = port or free_port()
+    state_dir = state_dir or Path(tempfile.mkdtemp(prefix="data-api-state-", dir=log_dir))
+    token = secrets.token_urlsafe(24)
+    env = {
+        "ENVIRONMENT": "local",
+        "LOCAL_DIR": str(state_dir / "local"),
+        "DATA_CSV_PATH": str(REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz"),
+        "DATA_API_HOST": "127.0.0.1",
+        "DATA_API_PORT": str(port),
+        "DATA_API_STATE_DIR": str(state_dir),
+        "DATA_API_ADMIN_TOKEN": token,
+        "DATA_API_WORKERS": "2",
+    }
+    if batch_size is not None:
+        env["BATCH_SIZE"] = str(batch_size)
+    if interval_seconds is not None:
+        env["UPDATE_INTERVAL_SECONDS"] = str(interval_seconds)
+    url = f"http://127.0.0.1:{port}"
+    with running(
+        [str(VENV_BIN / "readmission"), "data-api"],
+        ready=http_ok(url + "/health"),
+        what="data API",
+        timeout=60,
+        env=env,
+        log_path=log_dir / f"data_api_{port}.log",
+    ):
+        yield DataApi(url, port, token, state_dir)
