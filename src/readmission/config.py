@@ -83,9 +83,17 @@ class Settings(BaseSettings):
     ec2_schedule_timezone: str = "America/Lima"
     lambda_runtime: str = "python3.12"
 
+    # The Airflow pipeline (dags/orquestador.py)
+    pipeline_schedule: str = Field(default="*/10 * * * *", description="cron, preset (@hourly) or 'none'")
+    pipeline_batches_per_run: int = Field(default=1, ge=1, description="default of the DAG param `batches`")
+    pipeline_retries: int = Field(default=2, ge=0, description="retries of the network tasks")
+    pipeline_retry_delay_seconds: float = Field(default=30.0, gt=0, description="first retry delay (then backoff)")
+    staging_uri: str | None = None
+
     # Local ports used by `make run`
     mlflow_port: int = 5000
     streamlit_port: int = 8501
+    airflow_port: int = 8080
 
     @property
     def is_local(self) -> bool:
@@ -115,6 +123,10 @@ class Settings(BaseSettings):
     @property
     def resolved_mlflow_tracking_uri(self) -> str:
         return self.mlflow_tracking_uri or f"sqlite:///{self.local_path('mlflow', 'mlflow.db')}"
+
+    @property
+    def resolved_staging_uri(self) -> str:
+        return self.staging_uri or str(self.local_dir / "staging")
 
     @property
     def resolved_model_cache_dir(self) -> Path:
