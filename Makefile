@@ -9,7 +9,7 @@ TOOLS := .tools
 UV := $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: help install run test lint format typecheck bench data-api clean
+.PHONY: help install run test lint format typecheck bench data-api clean lambdas
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ format: install ## Apply ruff formatting and safe fixes
 
 bench: install ## Run every benchmark and print its figures
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+lambdas: install ## Build the Lambda zips reproducibly under aws/build/
+	$(BIN)/python aws/scripts/build_lambdas.py
 
 clean: ## Remove local state (var/) and caches
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
