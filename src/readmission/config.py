@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     pipeline_retry_delay_seconds: float = Field(default=30.0, gt=0, description="first retry delay (then backoff)")
     staging_uri: str | None = None
 
+    # The clinician UI (streamlit/)
+    ui_timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of one UI call to the API")
+    ui_batch_chunk_size: int = Field(default=250, gt=0, description="Records per /predict/batch call of the UI")
+
     # Local ports used by `make run`
     mlflow_port: int = 5000
     streamlit_port: int = 8501
