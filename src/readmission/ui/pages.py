@@ -1,0 +1,357 @@
+"""The Streamlit pages: one patient, a CSV batch, the model in use.
+
+Thin rendering over :mod:`form`, :mod:`batch`, :mod:`client` and :mod:`i18n`; every
+call to the API goes through :class:`ApiClient` and every failure ends in a friendly
+message (never a traceback).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from readmission.config import Settings, get_settings
+from readmission.ui import batch, form
+from readmission.ui.client import ApiClient, ApiError
+from readmission.ui.i18n import (
+    DEFAULT_LANG,
+    LANGUAGES,
+    Lang,
+    band_label,
+    field_label,
+    icd9_group_label,
+    level_label,
+    t,
+)
+
+log = logging.getLogger(__name__)
+
+PAGES: tuple[str, ...] = ("page_single", "page_batch", "page_model")
+BAND_COLOURS = {"low": "#2e7d32", "medium": "#ef8f00", "moderate": "#ef8f00", "high": "#c62828"}
+_CSS = """
+<style>
+.risk-card {border-radius: 0.75rem; padding: 1rem 1.25rem; background: #f7f9fc; border: 1px solid #e3e8ef;}
+.risk-value {font-size: 3rem; font-weight: 700; line-height: 1.1;}
+.risk-band {display: inline-block; padding: 0.15rem 0.7rem; border-radius: 1rem; color: white;
+            font-weight: 600; margin-left: 0.5rem; vertical-align: middle; font-size: 1rem;}
+.gauge {position: relative; height: 14px; border-radius: 7px; margin: 1.2rem 0 0.4rem 0;
+        background: linear-gradient(90deg, #2e7d32 0%, #f9c74f 50%, #c62828 100%);}
+.gauge-marker {position: absolute; top: -7px; width: 4px; height: 28px; background: #1f2937;
+               border-radius: 2px; transform: translateX(-2px);}
+.gauge-threshold {position: absolute; top: -4px; height: 22px; border-left: 2px dashed #1f2937;}
+.gauge-scale {display: flex; justify-content: space-between; font-size: 0.75rem; color: #6b7280;}
+.risk-meta {font-size: 0.85rem; color: #4b5563; margin-top: 0.6rem;}
+</style>
+"""
+
+
+# --------------------------------------------------------------------------- shared pieces
+
+
+@st.cache_resource
+def _client(base_url: str, timeout: float) -> ApiClient:
+    return ApiClient(base_url, timeout=timeout, batch_timeout=6 * timeout)
+
+
+def api_client(settings: Settings) -> ApiClient:
+    return _client(settings.api_url, settings.ui_timeout_seconds)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _model_info(base_url: str, timeout: float) -> dict[str, Any]:
+    return _client(base_url, timeout).model_info()
+
+
+def model_info(settings: Settings) -> dict[str, Any]:
+    """``/model-info``, cached for a minute (raises :class:`ApiError`)."""
+    return _model_info(settings.api_url, settings.ui_timeout_seconds)
+
+
+def show_api_error(error: ApiError, lang: Lang) -> None:
+    """The friendly message for an API failure."""
+    if error.kind == "rejected":
+        st.error(f"{t('api_rejected', lang)} {error.detail}")
+    elif error.kind == "slow":
+        st.warning(t("api_slow", lang), icon="⏳")
+    elif error.kind == "down":
+        st.error(t("api_down", lang), icon="🔌")
+    else:
+        st.error(t("api_error", lang))
+
+
+def _keep_form_state() -> None:
+    """Give every form field its default once and keep the values while other pages show."""
+    for field in form.FIELDS:
+        st.session_state[field.key] = st.session_state.get(field.key, field.default)
+
+
+# --------------------------------------------------------------------------- one patient
+
+
+def _render_field(field: form.Field, lang: Lang) -> None:
+    label = field_label(field.name, lang)
+    if field.widget is form.Widget.NUMBER:
+        st.number_input(label, min_value=field.minimum, max_value=field.maximum, step=1, key=field.key)
+    elif field.widget is form.Widget.ICD9:
+        code = st.text_input(label, key=field.key, help=t("icd9_help", lang), max_chars=9)
+        problem = form.icd9_problem(code)
+        if problem:
+            st.caption(f":red[{problem} {t('icd9_invalid', lang)}]")
+        else:
+            group = icd9_group_label(form.diagnosis_group(code), lang)
+            st.caption(f"{t('icd9_group', lang)}: **{group}**")
+    else:
+        name = field.name
+        st.selectbox(
+            label,
+            field.options,
+            key=field.key,
+            format_func=lambda value: level_label(name, value, lang),
+            accept_new_options=field.widget is form.Widget.SPECIALTY,
+        )
+
+
+def _render_section(section: str, lang: Lang) -> None:
+    fields = form.SECTIONS[section]
+    with st.container(border=True):
+        st.markdown(f"#### {t('group_' + section, lang)}")
+        main = [f for f in fields if not f.advanced]
+        columns = st.columns(3)
+        for i, field in enumerate(main):
+            with columns[i % 3]:
+                _render_field(field, lang)
+        advanced = [f for f in fields if f.advanced]
+        if advanced:
+            with st.expander(t("other_drugs", lang)):
+                columns = st.columns(3)
+                for i, field in enumerate(advanced):
+                    with columns[i % 3]:
+                        _render_field(field, lang)
+
+
+def risk_gauge_html(risk: float, band: str, threshold: float | None, lang: Lang) -> str:
+    """The result card: the risk as a percentage, its band and a bar with the threshold."""
+    colour = BAND_COLOURS.get(band.lower(), "#374151")
+    pct = min(max(risk, 0.0), 1.0) * 100
+    threshold_mark = (
+        f'<div class="gauge-threshold" style="left:{threshold * 100:.1f}%" title="{t("threshold", lang)}"></div>'
+        if threshold is not None
+        else ""
+    )
+    return (
+        f'<div class="risk-card"><div>{html.escape(t("risk", lang))}</div>'
+        f'<div class="risk-value" data-testid="risk-value">{pct:.1f}%'
+        f'<span class="risk-band" style="background:{colour}">{html.escape(band_label(band, lang))}</span></div>'
+        f'<div class="gauge">{threshold_mark}<div class="gauge-marker" style="left:{pct:.1f}%"></div></div>'
+        '<div class="gauge-scale"><span>0%</span><span>50%</span><span>100%</span></div></div>'
+    )
+
+
+def _render_result(answer: dict[str, Any], threshold: float | None, lang: Lang) -> None:
+    risk = float(answer["readmission_risk"])
+    band = str(answer.get("risk_band", ""))
+    st.markdown(risk_gauge_html(risk, band, threshold, lang), unsafe_allow_html=True)
+    st.metric(t("risk", lang), f"{risk:.1%}", label_visibility="collapsed")
+    prediction = t("pred_1" if int(answer.get("prediction", 0)) == 1 else "pred_0", lang)
+    lines = [f"**{t('prediction', lang)}:** {prediction}"]
+    if threshold is not None:
+        lines.append(f"**{t('threshold', lang)}:** {threshold:.1%}")
+    version = f"{answer.get('model_name', '?')} v{answer.get('model_version', '?')}"
+    alias = answer.get("model_alias")
+    lines.append(f"**{t('produced_by', lang)}:** {version}" + (f" (@{alias})" if alias else ""))
+    st.markdown("  \n".join(lines))
+    st.caption(t("disclaimer", lang))
+
+
+def _threshold(answer: dict[str, Any], settings: Settings) -> float | None:
+    if answer.get("threshold") is not None:
+        return float(answer["threshold"])
+    try:
+        value = model_info(settings).get("threshold")
+    except ApiError:
+        return None
+    return None if value is None else float(value)
+
+
+def single_page(settings: Settings, lang: Lang) -> None:
+    """The patient form and its result."""
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        for section in form.SECTION_ORDER:
+            _render_section(section, lang)
+    record = form.to_record({f.name: st.session_state.get(f.key) for f in form.FIELDS})
+    with right, st.container(border=True):
+        st.markdown(f"### {t('result', lang)}")
+        if st.button(t("submit", lang), type="primary", key="submit", use_container_width=True):
+            problems = form.problems(record)
+            if problems:
+                st.error(t("fix_fields", lang) + "\n\n" + "\n".join(f"- {p}" for p in problems))
+                st.session_state.pop("single_result", None)
+            else:
+                try:
+                    answer = api_client(settings).predict(record)
+                except ApiError as error:
+                    st.session_state.pop("single_result", None)
+                    show_api_error(error, lang)
+                else:
+                    st.session_state["single_result"] = {"record": record, "answer": answer}
+        stored = st.session_state.get("single_result")
+        if stored:
+            if stored["record"] != record:
+                st.info(t("stale", lang))
+            _render_result(stored["answer"], _threshold(stored["answer"], settings), lang)
+
+
+# --------------------------------------------------------------------------- batch
+
+
+def batch_page(settings: Settings, lang: Lang) -> None:
+    """Upload a CSV, score it in chunks with a progress bar, show and offer the results."""
+    st.markdown(t("batch_intro", lang))
+    upload = st.file_uploader(t("upload", lang), type=["csv"], key="batch_file")
+    if upload is None:
+        st.session_state.pop("batch", None)
+        return
+    if st.button(t("score_batch", lang), type="primary", key="score_batch"):
+        try:
+            frame = batch.read_csv(upload.getvalue())
+        except batch.CsvError as error:
+            message = t("missing_columns" if isinstance(error, batch.MissingColumnsError) else "bad_csv", lang)
+            st.error(f"{message} {error}")
+            return
+        records = batch.to_records(frame)
+        bar = st.progress(0.0, text=t("progress", lang, done=0, total=len(records)))
+        outcome = batch.BatchOutcome(total=len(records))
+        for outcome in batch.score(records, api_client(settings), settings.ui_batch_chunk_size):
+            fraction = outcome.done / outcome.total if outcome.total else 1.0
+            bar.progress(fraction, text=t("progress", lang, done=outcome.done, total=outcome.total))
+        st.session_state["batch"] = {"file_id": upload.file_id, "outcome": outcome, "frame": frame}
+    stored = st.session_state.get("batch")
+    if not stored or stored["file_id"] != upload.file_id:
+        return
+    outcome, frame = stored["outcome"], stored["frame"]
+    if outcome.failure is not None:
+        show_api_error(outcome.failure, lang)
+        if outcome.results:
+            st.warning(t("batch_interrupted", lang, done=outcome.done, total=outcome.total))
+    st.success(t("batch_done", lang, scored=len(outcome.results), rejected=len(outcome.rejected)))
+    if outcome.results:
+        table = outcome.table(frame)
+        table["risk_band"] = table["risk_band"].map(lambda b: band_label(str(b), lang))
+        st.dataframe(
+            table,
+            hide_index=True,
+            use_container_width=True,
+            column_config={
+                "row": st.column_config.NumberColumn(t("row", lang)),
+                "readmission_risk": st.column_config.ProgressColumn(
+                    t("risk", lang), min_value=0.0, max_value=1.0, format="percent"
+                ),
+                "prediction": st.column_config.NumberColumn(t("prediction", lang)),
+                "risk_band": st.column_config.TextColumn(t("band", lang)),
+            },
+        )
+        st.download_button(
+            t("download", lang),
+            outcome.csv(frame),
+            file_name="readmission_risk.csv",
+            mime="text/csv",
+            on_click="ignore",
+            key="download",
+        )
+    if outcome.rejected:
+        st.markdown(f"#### {t('rejected_rows', lang)}")
+        rejected = pd.DataFrame(outcome.rejected, columns=[t("row", lang), t("reason", lang)])
+        st.dataframe(rejected, hide_index=True, use_container_width=True)
+
+
+# --------------------------------------------------------------------------- model
+
+
+def _number(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def model_page(settings: Settings, lang: Lang) -> None:
+    """What ``/model-info`` says about the model in use."""
+    try:
+        info = model_info(settings)
+    except ApiError as error:
+        show_api_error(error, lang)
+        return
+    st.markdown(f"### {t('model_title', lang)}")
+    facts = {
+        "model_name": info.get("model_name", info.get("name")),
+        "model_version": info.get("model_version", info.get("version")),
+        "model_alias": info.get("model_alias", info.get("alias")),
+        "threshold": info.get("threshold"),
+        "data_version": info.get("data_version"),
+        "loaded_at": info.get("loaded_at"),
+    }
+    shown = [(k, v) for k, v in facts.items() if v not in (None, "")]
+    columns = st.columns(max(len(shown), 1))
+    for column, (key, value) in zip(columns, shown, strict=False):
+        column.metric(t(key, lang), _number(value))
+    metrics = info.get("metrics") or {}
+    st.markdown(f"#### {t('metrics', lang)}")
+    flat = {k: v for k, v in metrics.items() if isinstance(v, int | float)} if isinstance(metrics, dict) else {}
+    if flat:
+        columns = st.columns(min(len(flat), 5))
+        for i, (name, value) in enumerate(sorted(flat.items())):
+            columns[i % len(columns)].metric(name, _number(value))
+    else:
+        st.info(t("no_metrics", lang))
+    groups = info.get("group_metrics") or info.get("per_group") or (metrics.get("per_group") if metrics else None)
+    if groups:
+        st.markdown(f"#### {t('group_metrics', lang)}")
+        st.dataframe(pd.json_normalize(groups) if isinstance(groups, list) else pd.DataFrame(groups).T)
+    schema_info = info.get("input_schema")
+    if schema_info:
+        with st.expander(t("input_schema", lang)):
+            st.json(schema_info, expanded=False)
+
+
+# --------------------------------------------------------------------------- the app
+
+
+def _sidebar(settings: Settings) -> tuple[Lang, str]:
+    with st.sidebar:
+        lang: Lang = st.radio(
+            "🌐",
+            list(LANGUAGES),
+            index=list(LANGUAGES).index(DEFAULT_LANG),
+            format_func=LANGUAGES.__getitem__,
+            horizontal=True,
+            key="lang",
+        )
+        page = st.radio(t("page", lang), PAGES, format_func=lambda p: t(p, lang), key="page")
+        st.divider()
+        st.caption(f"{t('api_at', lang)}: `{settings.api_url}`")
+    return lang, page
+
+
+def main() -> None:
+    """The whole app (``streamlit run streamlit/app.py``)."""
+    st.set_page_config(page_title="Readmission risk", page_icon="🩺", layout="wide")
+    settings = get_settings()
+    _keep_form_state()
+    lang, page = _sidebar(settings)
+    st.markdown(_CSS, unsafe_allow_html=True)
+    st.title(t("title", lang))
+    st.caption(t("subtitle", lang))
+    try:
+        if page == "page_batch":
+            batch_page(settings, lang)
+        elif page == "page_model":
+            model_page(settings, lang)
+        else:
+            single_page(settings, lang)
+    except ApiError as error:  # anything a page did not handle itself
+        show_api_error(error, lang)
+    except Exception:
+        log.exception("page %s failed", page)
+        st.error(t("api_error", lang))
