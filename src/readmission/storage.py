@@ -1,0 +1,318 @@
+"""The two databases and their tables, created by code, identical on MariaDB/MySQL and SQLite.
+
+``raw_data_db`` holds what the data source sent (``diabetes_raw``, ``ingestion_log``,
+``quarantine``); ``clean_data_db`` holds what ``prepare`` derives from it
+(``diabetes_clean``, ``train_data``, ``validation_data``, ``test_data``).
+
+Bulk writes use the fastest idempotent path of each backend: ``LOAD DATA LOCAL
+INFILE ... IGNORE`` on MySQL (PyMySQL with ``local_infile``), ``executemany``
+with ``INSERT OR IGNORE`` on SQLite. Both skip rows whose unique key exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from readmission import schema
+
+logger = logging.getLogger(__name__)
+
+RAW_TABLE = "diabetes_raw"
+INGESTION_LOG_TABLE = "ingestion_log"
+QUARANTINE_TABLE = "quarantine"
+CLEAN_TABLE = "diabetes_clean"
+SPLIT_TABLES: dict[str, str] = {"train": "train_data", "validation": "validation_data", "test": "test_data"}
+LABEL_COLUMN = "label"
+
+
+def _raw_type(column: schema.Column, *, wide: bool = False) -> sa.types.TypeEngine[Any]:
+    if column.kind is schema.Kind.IDENTIFIER:
+        return sa.BigInteger()
+    if column.is_integer:
+        return sa.Integer()
+    if column.kind is schema.Kind.ICD9 and not wide:
+        return sa.String(8)
+    if column.kind in (schema.Kind.CATEGORY, schema.Kind.TARGET) and not wide:
+        return sa.String(max(len(level) for level in column.levels))
+    return sa.String(64)
+
+
+# --------------------------------------------------------------------------- raw_data_db
+
+raw_metadata = sa.MetaData()
+
+diabetes_raw = sa.Table(
+    RAW_TABLE,
+    raw_metadata,
+    *(
+        sa.Column(
+            c.name,
+            _raw_type(c),
+            primary_key=c.name == "encounter_id",
+            autoincrement=False,
+            nullable=c.nullable,
+        )
+        for c in schema.COLUMNS
+    ),
+    sa.Column("batch_number", sa.Integer, nullable=False),
+    sa.Column("ingested_at", sa.DateTime, nullable=False),
+    sa.Index("ix_diabetes_raw_patient_nbr", "patient_nbr"),
+    sa.Index("ix_diabetes_raw_batch_number", "batch_number"),
+)
+"""One row per encounter; ``encounter_id`` is the unique key that makes ingestion idempotent."""
+
+ingestion_log = sa.Table(
+    INGESTION_LOG_TABLE,
+    raw_metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("batch_number", sa.Integer, nullable=False, index=True),
+    sa.Column("source", sa.String(255), nullable=False),
+    sa.Column("received", sa.Integer, nullable=False),
+    sa.Column("inserted", sa.Integer, nullable=False),
+    sa.Column("duplicates", sa.Integer, nullable=False),
+    sa.Column("quarantined", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime, nullable=False),
+)
+"""One row per ingestion run of a batch (a re-run adds a row with ``inserted`` 0)."""
+
+quarantine = sa.Table(
+    QUARANTINE_TABLE,
+    raw_metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("batch_number", sa.Integer, nullable=False),
+    sa.Column("row_hash", sa.String(64), nullable=False),
+    sa.Column("encounter_id", sa.BigInteger, nullable=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("record", sa.JSON, nullable=False),
+    sa.Column("quarantined_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("batch_number", "row_hash", name="uq_quarantine_batch_row"),
+)
+"""Rows that failed validation, kept verbatim (JSON) with every reason; one copy per batch."""
+
+
+# --------------------------------------------------------------------------- clean_data_db
+
+
+def _clean_column(name: str) -> sa.Column[Any]:
+    if name == LABEL_COLUMN:
+        return sa.Column(name, sa.SmallInteger, nullable=False)
+    column = schema.BY_NAME.get(name)
+    if column is None:
+        return sa.Column(name, sa.String(64), nullable=True)
+    if column.kind is schema.Kind.IDENTIFIER:
+        return sa.Column(name, sa.BigInteger, nullable=False, primary_key=name == "encounter_id", autoincrement=False)
+    return sa.Column(name, _raw_type(column, wide=True), nullable=True)
+
+
+@cache
+def clean_metadata() -> sa.MetaData:
+    """The clean tables, whose columns are ``features.CLEAN_COLUMNS`` (imported on first use)."""
+    from readmission import features
+
+    metadata = sa.MetaData()
+    for table_name in (CLEAN_TABLE, *SPLIT_TABLES.values()):
+        sa.Table(
+            table_name,
+            metadata,
+            *(_clean_column(name) for name in features.CLEAN_COLUMNS),
+            sa.Index(f"ix_{table_name}_patient_nbr", "patient_nbr"),
+        )
+    return metadata
+
+
+def clean_table(name: str) -> sa.Table:
+    return clean_metadata().tables[name]
+
+
+# --------------------------------------------------------------------------- engines
+
+
+@cache
+def get_engine(url: str) -> sa.Engine:
+    """One pooled engine per URL; MySQL connections allow ``LOAD DATA LOCAL INFILE``."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "mysql" and parsed.get_driver_name() == "pymysql":
+        connect_args = {"local_infile": True, "charset": "utf8mb4"}
+    return sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True, pool_recycle=3600)
+
+
+def raw_engine(url: str | None = None) -> sa.Engine:
+    """The raw database engine with its tables created (``RAW_DATABASE_URL`` by default)."""
+    from readmission.config import get_settings
+
+    engine = get_engine(url or get_settings().resolved_raw_database_url)
+    raw_metadata.create_all(engine)
+    return engine
+
+
+def clean_engine(url: str | None = None) -> sa.Engine:
+    """The clean database engine with its tables created (``CLEAN_DATABASE_URL`` by default)."""
+    from readmission.config import get_settings
+
+    engine = get_engine(url or get_settings().resolved_clean_database_url)
+    clean_metadata().create_all(engine)
+    return engine
+
+
+def is_mysql(conn: sa.Connection | sa.Engine) -> bool:
+    return conn.dialect.name in ("mysql", "mariadb")
+
+
+# --------------------------------------------------------------------------- bulk writes
+
+
+def insert_ignore(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> int:
+    """Insert ``rows`` (dicts), skipping those whose unique key exists; the number inserted."""
+    if not rows:
+        return 0
+    statement = sa.insert(table)
+    if is_mysql(conn):
+        statement = statement.prefix_with("IGNORE")
+    elif conn.dialect.name == "sqlite":
+        statement = statement.prefix_with("OR IGNORE")
+    else:  # pragma: no cover - other backends are not supported
+        raise NotImplementedError(f"insert-ignore is not implemented for {conn.dialect.name}")
+    return int(conn.execute(statement, rows).rowcount)
+
+
+def bulk_insert_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
+    """Insert every row of ``frame`` into ``table`` skipping existing keys; the number inserted.
+
+    Runs inside the caller's transaction. ``frame`` holds exactly the table's columns
+    (extra columns are ignored); missing values may be ``None`` or NaN.
+    """
+    if frame.empty:
+        return 0
+    names = [c.name for c in table.columns if c.name in frame.columns]
+    if is_mysql(conn):
+        return _load_data_infile(conn, table, frame[names])
+    return _executemany_or_ignore(conn, table, frame[names])
+
+
+def _python_rows(frame: pd.DataFrame) -> Iterable[tuple[Any, ...]]:
+    """Rows as tuples of plain Python values with ``None`` for missing values."""
+    columns = []
+    for name in frame.columns:
+        series = frame[name]
+        if series.dtype.kind in "iub":
+            columns.append(series.tolist())
+            continue
+        values = series.to_numpy(dtype=object, copy=True)
+        values[series.isna().to_numpy()] = None
+        columns.append(values.tolist())
+    return zip(*columns, strict=True)
+
+
+def _executemany_or_ignore(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
+    preparer = conn.dialect.identifier_preparer
+    columns = ", ".join(preparer.quote(name) for name in frame.columns)
+    placeholders = ", ".join("?" for _ in frame.columns)
+    sql = f"INSERT OR IGNORE INTO {preparer.format_table(table)} ({columns}) VALUES ({placeholders})"
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, list(_python_rows(frame)))
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
+
+
+def _load_data_infile(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
+    """``LOAD DATA LOCAL INFILE ... IGNORE`` from a temporary CSV written by pyarrow."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    preparer = conn.dialect.identifier_preparer
+    arrow = pa.Table.from_pandas(frame, preserve_index=False)
+    targets = []
+    assignments = []
+    for index, name in enumerate(frame.columns):
+        quoted = preparer.quote(name)
+        if table.columns[name].nullable:
+            # pyarrow writes a missing value as an empty field; an empty string is never valid data.
+            targets.append(f"@v{index}")
+            assignments.append(f"{quoted} = NULLIF(@v{index}, '')")
+        else:
+            targets.append(quoted)
+    set_clause = f" SET {', '.join(assignments)}" if assignments else ""
+    sql = (
+        f"LOAD DATA LOCAL INFILE %s IGNORE INTO TABLE {preparer.format_table(table)} "
+        "CHARACTER SET utf8mb4 FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' "
+        f"LINES TERMINATED BY '\\n' ({', '.join(targets)}){set_clause}"
+    )
+    handle, path = tempfile.mkstemp(prefix=f"{table.name}-", suffix=".csv")
+    os.close(handle)
+    try:
+        pacsv.write_csv(arrow, path, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, (path,))
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+    finally:
+        os.unlink(path)
+
+
+def replace_table(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
+    """Replace the whole content of ``table`` with ``frame`` inside the caller's transaction."""
+    conn.execute(sa.delete(table))
+    return bulk_insert_frame(conn, table, frame)
+
+
+def read_table(conn: sa.Connection | sa.Engine, table: sa.Table) -> pd.DataFrame:
+    """The whole table as a DataFrame: int64 for NOT NULL integers, object (None for NULL) otherwise."""
+    with _connection(conn) as connection:
+        result = connection.execute(sa.select(table))
+        rows = result.cursor.fetchall() if result.cursor is not None else []
+        names = list(result.keys())
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    data: dict[str, Any] = {}
+    for name, values in zip(names, columns, strict=True):
+        column = table.columns[name]
+        if isinstance(column.type, sa.Integer) and not column.nullable:
+            data[name] = np.array(values, dtype=np.int64)
+        elif isinstance(column.type, sa.DateTime):
+            data[name] = pd.to_datetime(pd.Series(values, dtype=object))
+        else:
+            data[name] = pd.Series(values, dtype=object)
+    return pd.DataFrame(data, columns=names)
+
+
+def count_rows(conn: sa.Connection | sa.Engine, table: sa.Table) -> int:
+    with _connection(conn) as connection:
+        return int(connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+@contextmanager
+def _connection(conn: sa.Connection | sa.Engine) -> Iterator[sa.Connection]:
+    """Use a given connection as is, or open (and close) one from an engine."""
+    if isinstance(conn, sa.Connection):
+        yield conn
+    else:
+        with conn.connect() as opened:
+            yield opened
