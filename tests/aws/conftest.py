@@ -68,9 +68,7 @@ def fleet(ec2: object) -> dict[str, str]:
 
 def states(ec2: object, ids: list[str]) -> dict[str, str]:
     response = ec2.describe_instances(InstanceIds=ids)  # type: ignore[attr-defined]
-    return {
-        i["InstanceId"]: i["State"]["Name"] for r in response["Reservations"] for i in r["Instances"]
-    }
+    return {i["InstanceId"]: i["State"]["Name"] for r in response["Reservations"] for i in r["Instances"]}
 
 
 @pytest.fixture
@@ -80,7 +78,8 @@ def load_handler(mocked_aws: None) -> Callable[[str], ModuleType]:
     def load(name: str) -> ModuleType:
         path = Path(REPO_ROOT, "aws", "lambda", f"{name}.py")
         spec = importlib.util.spec_from_file_location(f"lambda_{name}", path)
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module
