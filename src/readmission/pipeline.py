@@ -1,0 +1,338 @@
+"""The steps of the Airflow pipeline, one small function per DAG task.
+
+``dags/orquestador.py`` only wires these; they call the package's domain code
+and return JSON-able summaries (ids, URIs, counts), never data frames, so XCom
+stays small. Every step is idempotent and can be re-run on its own:
+
+- ``fetch_batch`` decides which batches to take (the lowest ones the source
+  serves that are not in ``ingestion_log``), downloads each one and stages it
+  as gzip JSON under ``STAGING_URI`` (a folder or ``s3://``): the network part.
+- ``store_raw`` loads the staged batches into ``diabetes_raw`` (one transaction
+  per batch, insert-ignore on ``encounter_id``): a failed download leaves no
+  partial batch, and re-storing a batch inserts 0 rows.
+- ``clean_transform`` rebuilds the clean rows from the whole raw table and
+  stages them as Parquet; ``store_clean`` replaces ``diabetes_clean`` with them.
+- ``create_splits``, ``export_splits``, ``train_models``, ``register_best``,
+  ``promote`` and ``signal_services`` follow.
+
+A run that has nothing to do raises :class:`NothingToDo`; the DAG turns it
+into a skip with the reason in the log.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from readmission.config import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+CLEAN_STAGING_NAME = "diabetes_clean.parquet"
+
+
+class NothingToDo(Exception):  # noqa: N818 - reads as a reason, not an error
+    """This run has nothing to do (the source is stopped or exhausted); the DAG skips it."""
+
+
+# --------------------------------------------------------------------------- staging I/O
+
+
+def _location(settings: Settings) -> Any:
+    from readmission.export import Location
+
+    return Location(settings.resolved_staging_uri, settings.s3_endpoint_url)
+
+
+def write_bytes(uri: str, data: bytes, settings: Settings | None = None) -> None:
+    """Write ``data`` to a local path (atomically) or ``s3://bucket/key``."""
+    _location(settings or get_settings()).put(uri, data, "application/octet-stream")
+
+
+def read_bytes(uri: str, settings: Settings | None = None) -> bytes:
+    return bytes(_location(settings or get_settings()).get(uri))
+
+
+def staging_uri(*parts: str, settings: Settings | None = None) -> str:
+    return str(_location(settings or get_settings()).child(*parts))
+
+
+def batch_staging_uri(batch_number: int, settings: Settings | None = None) -> str:
+    return staging_uri("batches", f"batch-{batch_number:04d}.json.gz", settings=settings)
+
+
+# --------------------------------------------------------------------------- check_source
+
+
+def check_source(settings: Settings | None = None) -> dict[str, Any]:
+    """Is the data source up? A stopped EC2 instance is :class:`NothingToDo`; a down API is an error."""
+    settings = settings or get_settings()
+    states: dict[str, str] = {}
+    if settings.instance_ids:
+        import boto3
+
+        from readmission.aws.instances import instance_states
+
+        states = instance_states(settings.instance_ids, boto3.client("ec2", region_name=settings.aws_region))
+        missing = sorted(set(settings.instance_ids) - states.keys())
+        if missing:
+            raise LookupError(f"EC2 instance(s) {', '.join(missing)} not found in {settings.aws_region}")
+        stopped = {i: s for i, s in states.items() if s != "running"}
+        if stopped:
+            described = ", ".join(f"{i} is {s}" for i, s in sorted(stopped.items()))
+            raise NothingToDo(f"the data source is outside its hours: EC2 {described}")
+    with _client(settings) as client:
+        health = client.health()
+    logger.info("data API %s is up: %s", settings.data_api_url, health)
+    return {"data_api_url": settings.data_api_url, "instances": states, "health": health}
+
+
+def _client(settings: Settings) -> Any:
+    from readmission.data_source import DataSourceClient
+
+    return DataSourceClient(settings.data_api_url, timeout=settings.http_timeout_seconds, retries=settings.http_retries)
+
+
+# --------------------------------------------------------------------------- fetch_batch / store_raw
+
+
+@dataclass(frozen=True)
+class FetchPlan:
+    available: int
+    total: int
+    ingested: list[int]
+    pending: list[int]
+
+
+def plan_fetch(batches: int, settings: Settings | None = None) -> FetchPlan:
+    """The next ``batches`` batch numbers the source serves that are not in ``ingestion_log``."""
+    from readmission import ingest, storage
+
+    settings = settings or get_settings()
+    with _client(settings) as client:
+        meta = client.batches()
+    available = ingest.available_batches(meta)
+    done = ingest.ingested_batches(storage.raw_engine(settings.resolved_raw_database_url))
+    pending = [n for n in range(1, available + 1) if n not in done]
+    return FetchPlan(available, int(meta["total_batches"]), sorted(done), pending[:batches])
+
+
+def _plan_uri(run_id: str, settings: Settings) -> str:
+    return staging_uri("runs", re.sub(r"[^A-Za-z0-9._-]", "_", run_id) + ".json", settings=settings)
+
+
+def _recorded_plan(run_id: str | None, settings: Settings) -> list[int] | None:
+    from readmission.export import DatasetError
+
+    if run_id is None:
+        return None
+    try:
+        return [int(n) for n in json.loads(read_bytes(_plan_uri(run_id, settings), settings))["batches"]]
+    except DatasetError:
+        return None
+
+
+def fetch_batch(
+    batches: int = 1, *, force_retrain: bool = False, run_id: str | None = None, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Download the next ``batches`` new batches and stage each one; returns their numbers and URIs.
+
+    With no new batch the run has nothing to ingest: :class:`NothingToDo`, unless
+    ``force_retrain`` asks to retrain on the data already stored. The batch numbers
+    are recorded per ``run_id``, so re-running a run fetches the same batches again
+    (and ``store_raw`` then inserts 0 rows) instead of taking the next ones.
+    """
+    settings = settings or get_settings()
+    numbers = _recorded_plan(run_id, settings)
+    if numbers is not None:
+        logger.info("run %s was planned before: fetching its batches %s again", run_id, numbers)
+    else:
+        plan = plan_fetch(batches, settings)
+        numbers = plan.pending
+        if not numbers:
+            if plan.available >= plan.total:
+                reason = f"the source is exhausted: all {plan.total} batches are ingested"
+            else:
+                reason = f"no new batch yet: the source serves batches 1-{plan.available} of {plan.total}, all ingested"
+            if not force_retrain:
+                raise NothingToDo(f"{reason}; trigger with force_retrain=true to retrain on the stored data")
+            logger.info("%s; force_retrain is set: retraining on the stored data", reason)
+    staged = []
+    if numbers:
+        with _client(settings) as client:
+            for number in numbers:
+                batch = client.get_batch(number)
+                payload = json.dumps({"batch_number": number, "source": client.base_url, "data": batch.data})
+                uri = batch_staging_uri(number, settings)
+                write_bytes(uri, gzip.compress(payload.encode(), compresslevel=1), settings)
+                logger.info("batch %d: %d rows staged at %s", number, len(batch.data), uri)
+                staged.append(uri)
+    if run_id is not None:
+        write_bytes(_plan_uri(run_id, settings), json.dumps({"batches": numbers}).encode(), settings)
+    return {"batches": numbers, "staged": staged}
+
+
+def store_raw(staged: list[str], settings: Settings | None = None) -> dict[str, Any]:
+    """Ingest each staged batch into ``diabetes_raw`` (validate, quarantine, insert-ignore, log)."""
+    from readmission import ingest, storage
+
+    settings = settings or get_settings()
+    engine = storage.raw_engine(settings.resolved_raw_database_url)
+    results = []
+    for uri in staged:
+        body = json.loads(gzip.decompress(read_bytes(uri, settings)))
+        result = ingest.ingest_records(engine, body["data"], int(body["batch_number"]), source=body["source"])
+        results.append(result.as_dict())
+    total = storage.count_rows(engine, storage.diabetes_raw)
+    return {
+        "batches": [r["batch_number"] for r in results],
+        "inserted": sum(r["inserted"] for r in results),
+        "duplicates": sum(r["duplicates"] for r in results),
+        "quarantined": sum(r["quarantined"] for r in results),
+        "raw_rows": total,
+    }
+
+
+# --------------------------------------------------------------------------- clean / splits
+
+
+def clean_transform(settings: Settings | None = None) -> dict[str, Any]:
+    """Clean the whole raw table and stage the clean rows as Parquet; returns the URI and counts."""
+    from readmission import export, features, schema, storage
+
+    settings = settings or get_settings()
+    raw = storage.read_table(storage.raw_engine(settings.resolved_raw_database_url), storage.diabetes_raw)
+    if raw.empty:
+        from readmission.prepare import NoRawDataError
+
+        raise NoRawDataError("diabetes_raw is empty: ingest at least one batch before cleaning")
+    raw = raw.sort_values("encounter_id", kind="stable").reset_index(drop=True)
+    result = features.clean(raw[list(schema.COLUMN_NAMES)], settings.readmission_target)
+    clean = result.frame[list(features.CLEAN_COLUMNS)]
+    uri = staging_uri(CLEAN_STAGING_NAME, settings=settings)
+    write_bytes(uri, export.to_parquet(clean), settings)
+    logger.info("%d clean rows staged at %s (%d death/hospice excluded)", len(clean), uri, result.excluded)
+    return {"uri": uri, "raw_rows": len(raw), "clean_rows": len(clean), "excluded": result.excluded}
+
+
+def store_clean(uri: str, settings: Settings | None = None) -> dict[str, Any]:
+    """Replace ``diabetes_clean`` with the staged clean rows (one transaction)."""
+    import pandas as pd
+
+    from readmission import storage
+
+    settings = settings or get_settings()
+    frame = pd.read_parquet(io.BytesIO(read_bytes(uri, settings)))
+    engine = storage.clean_engine(settings.resolved_clean_database_url)
+    with engine.begin() as conn:
+        storage.replace_table(conn, storage.clean_table(storage.CLEAN_TABLE), frame)
+    rows = storage.count_rows(engine, storage.clean_table(storage.CLEAN_TABLE))
+    logger.info("diabetes_clean now holds %d rows", rows)
+    return {"clean_rows": rows}
+
+
+def create_splits(settings: Settings | None = None) -> dict[str, int]:
+    """Rebuild ``train_data``/``validation_data``/``test_data`` from ``diabetes_clean`` (patient-grouped)."""
+    from readmission import split, storage
+
+    settings = settings or get_settings()
+    engine = storage.clean_engine(settings.resolved_clean_database_url)
+    clean = storage.read_table(engine, storage.clean_table(storage.CLEAN_TABLE))
+    parts = split.split(clean)
+    with engine.begin() as conn:
+        for name, frame in parts.items():
+            storage.replace_table(conn, storage.clean_table(storage.SPLIT_TABLES[name]), frame)
+    counts = {name: len(frame) for name, frame in parts.items()}
+    logger.info("splits: %s", counts)
+    return counts
+
+
+def export_splits(settings: Settings | None = None) -> dict[str, Any]:
+    """Export the split tables as Parquet with a manifest to ``DATASET_URI``; the manifest URI and version."""
+    from readmission import export, storage
+
+    settings = settings or get_settings()
+    engine = storage.clean_engine(settings.resolved_clean_database_url)
+    parts = {
+        name: storage.read_table(engine, storage.clean_table(table)).sort_values("encounter_id", kind="stable")
+        for name, table in storage.SPLIT_TABLES.items()
+    }
+    manifest = export.export_splits(
+        {name: frame.reset_index(drop=True) for name, frame in parts.items()},
+        uri=settings.resolved_dataset_uri,
+        target=settings.readmission_target,
+        s3_endpoint_url=settings.s3_endpoint_url,
+        extra={"clean_rows": storage.count_rows(engine, storage.clean_table(storage.CLEAN_TABLE))},
+    )
+    return {
+        "manifest_uri": manifest["uri"],
+        "data_version": manifest["data_version"],
+        "rows": {name: entry["rows"] for name, entry in manifest["splits"].items()},
+    }
+
+
+# --------------------------------------------------------------------------- training / registry
+
+
+def train_models(manifest_uri: str, settings: Settings | None = None) -> dict[str, Any]:
+    """Train and log the candidates; returns their run ids and the best one."""
+    from readmission import training
+
+    settings = settings or get_settings()
+    result = training.train_candidates(settings=settings, manifest_uri=manifest_uri)
+    return {"run_ids": result.run_ids, "best_run_id": result.best_run_id, "best_val_roc_auc": result.best_score}
+
+
+def register_best(best_run_id: str, settings: Settings | None = None) -> dict[str, Any]:
+    """Register the best run's model as a new version with alias ``challenger``."""
+    from readmission import registry
+
+    settings = settings or get_settings()
+    version = registry.register_run(best_run_id, settings=settings)
+    return {"model_name": settings.model_name, "version": str(version)}
+
+
+def promote(version: str, settings: Settings | None = None) -> dict[str, Any]:
+    """Move ``champion`` to ``version`` only when it beats the current champion."""
+    from readmission import registry
+
+    settings = settings or get_settings()
+    decision = registry.promote_if_better(version, settings=settings)
+    return {"promoted": decision.promoted, "champion": str(decision.champion), "reason": decision.reason}
+
+
+# --------------------------------------------------------------------------- signal_services
+
+
+def signal_services(promoted: bool = True, settings: Settings | None = None) -> dict[str, Any]:
+    """Ask the inference API to reload its model; an API that is down is a warning, not a failure."""
+    import httpx
+
+    settings = settings or get_settings()
+    url = settings.api_url.rstrip("/") + "/reload-model"
+    if not promoted:
+        logger.info("champion unchanged: no reload needed")
+        return {"reloaded": False, "reason": "champion unchanged"}
+    try:
+        token = settings.secret("api_admin_token")
+        response = httpx.post(url, headers={"Authorization": f"Bearer {token}"}, timeout=settings.http_timeout_seconds)
+    except httpx.HTTPError as error:
+        logger.warning("inference API at %s not reached (%s): it will pick the champion up itself", url, error)
+        return {"reloaded": False, "reason": f"unreachable: {error}"}
+    if response.is_error:
+        logger.warning("inference API refused the reload: HTTP %d %s", response.status_code, response.text[:200])
+        return {"reloaded": False, "reason": f"HTTP {response.status_code}"}
+    logger.info("inference API reloaded: %s", response.text[:200])
+    return {"reloaded": True, "answer": _json_or_text(response)}
+
+
+def _json_or_text(response: Any) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text[:200]
