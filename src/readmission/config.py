@@ -98,6 +98,7 @@ class Settings(BaseSettings):
     mlflow_port: int = 5000
     streamlit_port: int = 8501
     airflow_port: int = 8080
+    airflow_ui: bool = Field(default=False, description="`make run` also starts `airflow standalone`")
 
     @property
     def is_local(self) -> bool:
