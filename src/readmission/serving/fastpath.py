@@ -1,0 +1,478 @@
+"""A per-record fast path compiled from a fitted ``Pipeline([features, encode, model])``.
+
+The logged model is the source of truth; this module only re-expresses its
+fitted parameters so that one record is scored without a pandas DataFrame:
+
+* ``features.engineer_record`` (the same code the ``RawRecordFeatures`` step runs);
+* the fitted ``ColumnTransformer`` compiled into numeric ops (imputer/scaler
+  parameters) and, for categorical blocks, lookup tables obtained by *probing*
+  the fitted encoder itself with every level (so every encoder option,
+  ``handle_unknown`` and infrequent categories included, is reproduced);
+* the classifier as a dot product (logistic regression) or as generated Python
+  code of its trees (gradient boosting, histogram gradient boosting, random
+  forest, extra trees, decision tree), summed in sklearn's order.
+
+Anything not understood falls back: to the classifier's own ``predict_proba``
+on a 2-D array, or to the whole pipeline. ``FastPredictor.verify`` compares
+both paths on synthetic records; a mismatch disables the fast path.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+
+from readmission import features, schema
+
+logger = logging.getLogger(__name__)
+
+MAX_TREE_DEPTH = 60
+MAX_TREE_NODES = 400_000
+_UNSEEN = "\x00unseen\x00"
+
+
+class UnsupportedModelError(Exception):
+    """The compiler does not know this part of the model (the caller falls back)."""
+
+
+class UnknownCategoryError(ValueError):
+    """A categorical value the fitted encoder rejects (the logged model would fail too)."""
+
+
+# --------------------------------------------------------------------------- feature domains
+
+
+def _feature_domains() -> dict[str, list[str]]:
+    """Every value ``engineer_record`` can produce for each categorical feature (open sets excepted)."""
+    unknown = features.UNKNOWN
+    return {
+        "race": [*schema.RACES, unknown],
+        "gender": ["Female", "Male", unknown],
+        "admission_type": sorted({*features.ADMISSION_TYPE_GROUPS.values(), unknown}),
+        "admission_source": sorted({*features.ADMISSION_SOURCE_GROUPS.values(), unknown}),
+        "discharge_disposition": sorted({*features.DISCHARGE_GROUPS.values(), unknown}),
+        "medical_specialty": [unknown],
+        **{f"diag_{i}_group": list(features.ICD9_GROUPS) for i in (1, 2, 3)},
+        "insulin": list(schema.MEDICATION_LEVELS),
+        "metformin": list(schema.MEDICATION_LEVELS),
+    }
+
+
+def _encoder_categories(transformer: Any, columns: Sequence[str]) -> dict[str, list[Any]]:
+    """Categories a fitted (possibly pipelined) encoder knows, by input column."""
+    from sklearn.pipeline import Pipeline
+
+    last = transformer.steps[-1][1] if isinstance(transformer, Pipeline) else transformer
+    categories = getattr(last, "categories_", None)
+    if categories is None or len(categories) != len(columns):
+        return {}
+    return {column: [c for c in cats if isinstance(c, str)] for column, cats in zip(columns, categories, strict=True)}
+
+
+# --------------------------------------------------------------------------- the encoder
+
+
+def _dense(values: Any) -> np.ndarray:
+    if hasattr(values, "toarray"):
+        values = values.toarray()
+    return np.asarray(values, dtype=np.float64)
+
+
+def _numeric_ops(transformer: Any, width: int) -> list[tuple[str, np.ndarray]]:
+    """Elementwise ops equal to a fitted numeric transformer, in sklearn's order."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, StandardScaler
+
+    if transformer == "passthrough":
+        return []
+    if isinstance(transformer, Pipeline):
+        return [op for _, step in transformer.steps for op in _numeric_ops(step, width)]
+    if isinstance(transformer, StandardScaler):
+        ops = []
+        if transformer.with_mean:
+            ops.append(("sub", np.asarray(transformer.mean_, dtype=np.float64)))
+        if transformer.with_std:
+            ops.append(("div", np.asarray(transformer.scale_, dtype=np.float64)))
+        return ops
+    if isinstance(transformer, MinMaxScaler) and not transformer.clip:
+        return [("mul", transformer.scale_), ("add", transformer.min_)]
+    if isinstance(transformer, SimpleImputer):
+        stats = np.asarray(transformer.statistics_, dtype=np.float64)
+        nan_marker = isinstance(transformer.missing_values, float) and math.isnan(transformer.missing_values)
+        if transformer.add_indicator or len(stats) != width or not nan_marker or np.isnan(stats).any():
+            raise UnsupportedModelError("SimpleImputer with indicator, dropped columns or a non-NaN marker")
+        return [("fill", stats)]
+    if isinstance(transformer, FunctionTransformer) and transformer.func is None:
+        return []
+    raise UnsupportedModelError(f"numeric transformer {type(transformer).__name__}")
+
+
+class _CategoricalBlock:
+    """Lookup tables of one categorical transformer, one per input column."""
+
+    def __init__(self, transformer: Any, columns: list[str], out: slice) -> None:
+        domains = _feature_domains()
+        known = _encoder_categories(transformer, columns)
+        values: dict[str, list[Any]] = {}
+        for column in columns:
+            merged = list(dict.fromkeys([*domains.get(column, []), *known.get(column, [])]))
+            if not merged:
+                raise UnsupportedModelError(f"no known levels for {column}")
+            values[column] = merged
+        base_row = {column: values[column][0] for column in columns}
+        probes = [base_row] + [base_row | {c: v} for c in columns for v in values[c]]
+        try:
+            outputs = _dense(transformer.transform(pd.DataFrame(probes, columns=columns, dtype=object)))
+        except Exception as error:
+            raise UnsupportedModelError(f"probing {type(transformer).__name__} failed: {error}") from error
+        base = outputs[0]
+        self.columns = columns
+        self.base = base
+        self.start = out.start
+        self.tables: list[tuple[str, np.ndarray, dict[Any, np.ndarray], np.ndarray | None]] = []
+        taken: set[int] = set()
+        position = 1
+        for column in columns:
+            block_outputs = outputs[position : position + len(values[column])]
+            position += len(values[column])
+            changed = np.flatnonzero((block_outputs != base).any(axis=0))
+            unseen = self._probe_unseen(transformer, columns, base_row, column, changed)
+            if unseen is not None and (unseen != base).any():
+                changed = np.union1d(changed, np.flatnonzero(unseen != base))
+            if taken.intersection(changed.tolist()):
+                raise UnsupportedModelError("encoder output is not separable by column")
+            taken.update(changed.tolist())
+            table = {v: row[changed].copy() for v, row in zip(values[column], block_outputs, strict=True)}
+            self.tables.append((column, changed + out.start, table, None if unseen is None else unseen[changed]))
+
+    @staticmethod
+    def _probe_unseen(
+        transformer: Any, columns: list[str], base_row: dict[str, Any], column: str, changed: np.ndarray
+    ) -> np.ndarray | None:
+        frame = pd.DataFrame([base_row | {column: _UNSEEN}], columns=columns, dtype=object)
+        try:
+            return _dense(transformer.transform(frame))[0]
+        except Exception:  # the encoder rejects unknown levels, as the logged model would
+            return None
+
+    def fill(self, row: np.ndarray, record: Mapping[str, Any]) -> None:
+        row[self.start : self.start + len(self.base)] = self.base
+        for column, index, table, unseen in self.tables:
+            value = record[column]
+            encoded = table.get(value)
+            if encoded is None:
+                if unseen is None:
+                    raise UnknownCategoryError(f"{column} {value!r} is not a level the model knows")
+                encoded = unseen
+            row[index] = encoded
+
+
+class CompiledEncoder:
+    """A fitted ``ColumnTransformer`` as numeric ops and lookup tables into one float64 row."""
+
+    def __init__(self, transformer: Any) -> None:
+        from sklearn.compose import ColumnTransformer
+
+        if not isinstance(transformer, ColumnTransformer):
+            raise UnsupportedModelError(f"encoder {type(transformer).__name__}")
+        feature_names = list(features.FEATURE_COLUMNS)
+        self.width = int(sum(s.stop - s.start for s in transformer.output_indices_.values()))
+        self.numeric: list[tuple[list[str], slice, list[tuple[str, np.ndarray]]]] = []
+        self.categorical: list[_CategoricalBlock] = []
+        for name, fitted, spec in transformer.transformers_:
+            out = transformer.output_indices_[name]
+            if fitted == "drop" or out.stop == out.start:
+                continue
+            columns = _column_names(spec, feature_names)
+            if all(c in features.NUMERIC_FEATURES for c in columns):
+                self.numeric.append((columns, out, _numeric_ops(fitted, len(columns))))
+            elif all(c in features.CATEGORICAL_FEATURES for c in columns) and fitted != "passthrough":
+                self.categorical.append(_CategoricalBlock(fitted, columns, out))
+            else:
+                raise UnsupportedModelError(f"transformer {name!r} mixes numeric and categorical columns")
+
+    def encode(self, record: Mapping[str, Any]) -> np.ndarray:
+        """The encoded row (1-D, float64) of one engineered record."""
+        row = np.empty(self.width, dtype=np.float64)
+        for columns, out, ops in self.numeric:
+            values = np.array([record[c] for c in columns], dtype=np.float64)
+            for op, param in ops:
+                if op == "sub":
+                    values -= param
+                elif op == "div":
+                    values /= param
+                elif op == "mul":
+                    values *= param
+                elif op == "add":
+                    values += param
+                else:  # fill
+                    values = np.where(np.isnan(values), param, values)
+            row[out] = values
+        for block in self.categorical:
+            block.fill(row, record)
+        return row
+
+
+def _column_names(spec: Any, feature_names: list[str]) -> list[str]:
+    if isinstance(spec, str):
+        return [spec]
+    items = list(spec)
+    if all(isinstance(item, str) for item in items):
+        return items
+    if all(isinstance(item, int | np.integer) and not isinstance(item, bool) for item in items):
+        return [feature_names[int(i)] for i in items]
+    raise UnsupportedModelError(f"column selection {spec!r}")
+
+
+# --------------------------------------------------------------------------- the classifier
+
+Scorer = Callable[[np.ndarray], float]
+
+
+def _positive_index(classifier: Any) -> int:
+    classes = list(getattr(classifier, "classes_", [0, 1]))
+    if len(classes) != 2:
+        raise UnsupportedModelError("not a binary classifier")
+    return 1
+
+
+class _TreeCode:
+    """Generated Python source of tree ensembles (nested ifs adding leaf values)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.nodes = 0
+        self.features: set[int] = set()
+
+    def add_tree(
+        self,
+        left: np.ndarray,
+        right: np.ndarray,
+        feature: np.ndarray,
+        threshold: np.ndarray,
+        missing_left: np.ndarray,
+        leaf_value: np.ndarray,
+        is_leaf: np.ndarray,
+    ) -> None:
+        self.nodes += len(left)
+        if self.nodes > MAX_TREE_NODES:
+            raise UnsupportedModelError("too many tree nodes to generate code")
+        stack: list[tuple[int, int]] = [(0, 1)]
+        while stack:  # iterative pre-order walk; an int marks a node, -1 an 'else:'
+            node, depth = stack.pop()
+            if depth > MAX_TREE_DEPTH:
+                raise UnsupportedModelError("tree too deep to generate code")
+            pad = " " * depth
+            if node < 0:
+                self.lines.append(f"{pad}else:")
+                continue
+            if is_leaf[node]:
+                self.lines.append(f"{pad}acc += {float(leaf_value[node])!r}")
+                continue
+            f, t = int(feature[node]), float(threshold[node])
+            self.features.add(f)
+            condition = f"not (x{f} > {t!r})" if missing_left[node] else f"x{f} <= {t!r}"
+            self.lines.append(f"{pad}if {condition}:")
+            stack.append((int(right[node]), depth + 1))
+            stack.append((-1, depth))
+            stack.append((int(left[node]), depth + 1))
+
+    def compile(self, head: str, tail: str) -> Callable[..., float]:
+        names = ", ".join(f"x{i}" for i in sorted(self.features)) or "_"
+        picks = ", ".join(f"x[{i}]" for i in sorted(self.features)) or "0.0"
+        source = "\n".join(
+            [
+                "def score(x):",
+                f" {names}, = ({picks},)",
+                f" {head}",
+                *self.lines,
+                f" {tail}",
+            ]
+        )
+        namespace: dict[str, Any] = {"inf": math.inf}
+        exec(compile(source, "<compiled trees>", "exec"), namespace)  # noqa: S102 - generated from fitted numbers
+        score: Callable[..., float] = namespace["score"]
+        return score
+
+
+def _sklearn_tree(code: _TreeCode, tree: Any, leaf_value: np.ndarray) -> None:
+    missing = getattr(tree, "missing_go_to_left", np.zeros(tree.node_count, dtype=np.uint8))
+    left = tree.children_left
+    code.add_tree(left, tree.children_right, tree.feature, tree.threshold, missing, leaf_value, left == -1)
+
+
+def _compile_classifier(classifier: Any) -> tuple[Scorer, str]:
+    """A function from one encoded row to the positive-class probability, and its kind."""
+    from sklearn.dummy import DummyClassifier
+    from sklearn.ensemble import (
+        ExtraTreesClassifier,
+        GradientBoostingClassifier,
+        HistGradientBoostingClassifier,
+        RandomForestClassifier,
+    )
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
+
+    positive = _positive_index(classifier)
+    if isinstance(classifier, LogisticRegression):
+        coef = np.asarray(classifier.coef_, dtype=np.float64)[0]
+        intercept = float(np.asarray(classifier.intercept_)[0])
+        return (lambda row: float(expit(float(row @ coef) + intercept))), "logistic-dot"
+
+    code = _TreeCode()
+    if isinstance(classifier, HistGradientBoostingClassifier):
+        if classifier.n_trees_per_iteration_ != 1 or (
+            classifier.is_categorical_ is not None and classifier.is_categorical_.any()
+        ):
+            raise UnsupportedModelError("multi-class or categorical HistGradientBoosting")
+        for (predictor,) in classifier._predictors:
+            nodes = predictor.nodes
+            code.add_tree(
+                nodes["left"],
+                nodes["right"],
+                nodes["feature_idx"],
+                nodes["num_threshold"],
+                nodes["missing_go_to_left"],
+                nodes["value"],
+                nodes["is_leaf"].astype(bool),
+            )
+        baseline = float(np.asarray(classifier._baseline_prediction).ravel()[0])
+        score = code.compile(f"acc = 0.0 + {baseline!r}", "return acc")
+        return (lambda row: float(expit(score(row.tolist())))), "hist-gradient-boosting-codegen"
+
+    if isinstance(classifier, GradientBoostingClassifier):
+        if classifier.estimators_.shape[1] != 1:
+            raise UnsupportedModelError("multi-class GradientBoosting")
+        if not (classifier.init_ == "zero" or isinstance(classifier.init_, DummyClassifier)):
+            raise UnsupportedModelError("GradientBoosting with a custom init estimator")
+        init = float(classifier._raw_predict_init(np.zeros((1, classifier.n_features_in_)))[0, 0])
+        rate = float(classifier.learning_rate)
+        for (tree,) in classifier.estimators_:
+            values = tree.tree_.value[:, 0, 0]
+            _sklearn_tree(code, tree.tree_, rate * values)
+        score = code.compile(f"acc = {init!r}", "return acc")
+        return (lambda row: float(expit(score(row.astype(np.float32).tolist())))), "gradient-boosting-codegen"
+
+    if isinstance(classifier, RandomForestClassifier | ExtraTreesClassifier | DecisionTreeClassifier):
+        trees = classifier.estimators_ if hasattr(classifier, "estimators_") else [classifier]
+        for tree in trees:
+            value = tree.tree_.value[:, 0, :]
+            normaliser = value.sum(axis=1)
+            normaliser[normaliser == 0.0] = 1.0
+            proba = value[:, positive] / normaliser
+            _sklearn_tree(code, tree.tree_, proba)
+        scale = len(trees)
+        score = code.compile("acc = 0.0", f"return acc / {scale}" if scale > 1 else "return acc")
+        return (lambda row: score(row.astype(np.float32).tolist())), "tree-ensemble-codegen"
+
+    raise UnsupportedModelError(f"classifier {type(classifier).__name__}")
+
+
+# --------------------------------------------------------------------------- the predictor
+
+
+class FastPredictor:
+    """Scores one raw record through the compiled path, many through the pipeline itself."""
+
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
+        self.kind = "pipeline"
+        self._encode: Callable[[Mapping[str, Any]], np.ndarray] | None = None
+        self._score: Scorer | None = None
+        try:
+            self._compile()
+        except UnsupportedModelError as error:
+            logger.warning("fast path disabled, scoring through the pipeline: %s", error)
+            self._encode = self._score = None
+            self.kind = "pipeline"
+
+    def _compile(self) -> None:
+        from sklearn.pipeline import Pipeline
+
+        if not isinstance(self.pipeline, Pipeline) or len(self.pipeline.steps) != 3:
+            raise UnsupportedModelError("not a Pipeline([features, encode, model])")
+        (_, first), (_, encoder), (_, classifier) = self.pipeline.steps
+        if not isinstance(first, features.RawRecordFeatures):
+            raise UnsupportedModelError(f"first step {type(first).__name__}")
+        compiled = CompiledEncoder(encoder)
+        self._encode = compiled.encode
+        try:
+            self._score, kind = _compile_classifier(classifier)
+        except UnsupportedModelError as error:
+            logger.info("classifier not compiled (%s): calling its predict_proba on arrays", error)
+            positive = _positive_index(classifier)
+            self._score = lambda row: float(classifier.predict_proba(row.reshape(1, -1))[0, positive])
+            kind = f"array-{type(classifier).__name__}"
+        self.kind = f"compiled:{kind}"
+
+    @property
+    def compiled(self) -> bool:
+        return self._score is not None
+
+    def predict_record(self, record: Mapping[str, Any]) -> float:
+        """Risk of one validated raw record."""
+        if self._encode is not None and self._score is not None:
+            return self._score(self._encode(features.engineer_record(record)))
+        return float(self.predict_frame(pd.DataFrame([dict(record)], columns=list(schema.INPUT_COLUMNS)))[0])
+
+    def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        """Risks of many raw records (vectorised ``features.engineer`` + the fitted steps)."""
+        proba = self.pipeline.predict_proba(frame)
+        return np.asarray(proba[:, 1], dtype=np.float64)
+
+    def verify(self, records: Sequence[Mapping[str, Any]], rtol: float = 1e-9) -> float:
+        """Compare the fast path with the pipeline; disable it on a mismatch. Returns the max abs difference."""
+        if not self.compiled or not records:
+            return 0.0
+        frame = pd.DataFrame([dict(r) for r in records], columns=list(schema.INPUT_COLUMNS))
+        expected = self.predict_frame(frame)
+        try:
+            got = np.array([self.predict_record(r) for r in records])
+        except Exception as error:
+            logger.warning("fast path failed its self-check (%s): disabled", error)
+            self._encode = self._score = None
+            self.kind = "pipeline"
+            return math.inf
+        worst = float(np.max(np.abs(got - expected)))
+        if not np.allclose(got, expected, rtol=rtol, atol=1e-12):
+            logger.warning("fast path differs from the pipeline by %.3g: disabled", worst)
+            self._encode = self._score = None
+            self.kind = "pipeline"
+        return worst
+
+
+def synthetic_records(count: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Valid raw records drawn from ``schema.COLUMNS`` (for self-checks and load tests)."""
+    rng = random.Random(seed)
+    diagnoses = ["428", "250.01", "414", "786", "V57", "E909", "8", "996", "715", "599", "174", "560", None]
+    specialties = ["InternalMedicine", "Cardiology", "Surgery-General", "Family/GeneralPractice", "Rare", None]
+    out = []
+    for i in range(count):
+        record: dict[str, Any] = {}
+        for column in schema.COLUMNS:
+            kind = column.kind
+            if kind is schema.Kind.TARGET:
+                continue
+            if kind is schema.Kind.IDENTIFIER:
+                record[column.name] = i + 1
+            elif kind is schema.Kind.CODE:
+                record[column.name] = rng.choice(sorted(schema.allowed_codes(column.name)))
+            elif kind is schema.Kind.COUNT:
+                record[column.name] = rng.randint(column.minimum or 0, min(column.maximum or 30, 40))
+            elif kind is schema.Kind.CATEGORY:
+                options: list[Any] = list(column.levels) + ([None] if column.nullable else [])
+                record[column.name] = rng.choice(options)
+            elif kind is schema.Kind.ICD9:
+                record[column.name] = rng.choice(diagnoses)
+            else:
+                record[column.name] = rng.choice(specialties)
+        out.append(record)
+    return out

@@ -1,0 +1,114 @@
+"""Prometheus metrics of the inference API (``readmission_*``, base units, ``_total`` counters)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+RISK_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
+BATCH_BUCKETS = (1, 10, 50, 100, 500, 1000, 2500, 5000, 10000, 50000)
+
+
+class ServingMetrics:
+    """Every metric of one app, in its own registry (several apps can live in one process)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "readmission_http_requests", "HTTP requests by endpoint, method and status",
+            ["endpoint", "method", "status"], registry=r,
+        )  # fmt: skip
+        self.duration = Histogram(
+            "readmission_http_request_duration_seconds", "Request duration by endpoint",
+            ["endpoint"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.predictions = Counter(
+            "readmission_predictions", "Scored records by predicted outcome", ["outcome"], registry=r
+        )
+        self.risk = Histogram(
+            "readmission_predicted_risk_ratio", "Predicted readmission probability", buckets=RISK_BUCKETS, registry=r
+        )
+        self.model_info = Gauge(
+            "readmission_model_info", "The model being served (value 1)", ["name", "version", "alias", "source"],
+            registry=r,
+        )  # fmt: skip
+        self.model_loaded = Gauge("readmission_model_loaded", "1 when a model is loaded", registry=r)
+        self.model_loaded_timestamp = Gauge(
+            "readmission_model_loaded_timestamp_seconds", "When the current model was loaded (Unix time)", registry=r
+        )
+        self.reloads = Counter("readmission_model_reloads", "Model (re)load attempts by result", ["result"], registry=r)
+        self.batch_size = Histogram(
+            "readmission_batch_records", "Records per batch request", buckets=BATCH_BUCKETS, registry=r
+        )
+        self.invalid_records = Counter(
+            "readmission_invalid_records", "Records rejected by validation", ["endpoint"], registry=r
+        )
+        ProcessCollector(namespace="readmission", registry=r)
+        self._children: dict[tuple[str, ...], Any] = {}
+        self._positive = self.predictions.labels(outcome="readmission")
+        self._negative = self.predictions.labels(outcome="no_readmission")
+
+    def _child(self, metric: MetricWrapperBase, *labels: str) -> Any:
+        key = (metric._name, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+        self._child(self.requests, endpoint, method, str(status)).inc()
+        self._child(self.duration, endpoint).observe(seconds)
+
+    def observe_prediction(self, risk: float, positive: bool) -> None:
+        (self._positive if positive else self._negative).inc()
+        self.risk.observe(risk)
+
+    def set_model(self, name: str, version: str, alias: str, source: str, loaded_at: float) -> None:
+        self.model_info.clear()
+        self.model_info.labels(name=name, version=version, alias=alias, source=source).set(1)
+        self.model_loaded.set(1)
+        self.model_loaded_timestamp.set(loaded_at)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware: counts and times every HTTP request (cheap: no BaseHTTPMiddleware)."""
+
+    def __init__(self, app: ASGIApp, metrics: ServingMetrics, endpoints: frozenset[str]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.endpoints = endpoints
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        endpoint = path if path in self.endpoints else "other"
+        start = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            self.metrics.observe_request(endpoint, scope["method"], status, time.perf_counter() - start)

@@ -1,0 +1,298 @@
+"""Loads ``models:/<MODEL_NAME>@<MODEL_ALIAS>``, keeps a local copy, polls and swaps atomically.
+
+* Requests read ``manager.current`` once: a swap replaces one reference, so an
+  in-flight request finishes on the model it started with.
+* A failed load keeps the current model and is counted (``readmission_model_reloads_total{result="failure"}``).
+* Each successful load from MLflow is copied under ``MODEL_CACHE_DIR``; a
+  restarted API serves that copy while MLflow is unreachable, and swaps to the
+  registry's champion as soon as it can reach it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from readmission.config import Settings
+from readmission.serving.fastpath import FastPredictor, synthetic_records
+from readmission.serving.metrics import ServingMetrics
+
+logger = logging.getLogger(__name__)
+
+_MLFLOW_LOCK = threading.Lock()
+"""MLflow's tracking/registry URIs are process-global: one MLflow conversation at a time."""
+
+_MLFLOW_CLIENT_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+}
+"""A serving process must notice an unreachable MLflow in seconds, not minutes (env vars win)."""
+
+DEFAULT_THRESHOLD = 0.5
+
+
+class ModelUnavailableError(RuntimeError):
+    """No model could be loaded (the message says why)."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One model version ready to score, with what the API reports about it."""
+
+    name: str
+    version: str
+    alias: str
+    run_id: str | None
+    threshold: float
+    metadata: dict[str, Any]
+    signature_inputs: list[dict[str, Any]] | None
+    predictor: FastPredictor
+    source: str
+    """``mlflow`` or ``cache``."""
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def loaded_at_iso(self) -> str:
+        return self.loaded_at.isoformat()
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "alias": self.alias,
+            "run_id": self.run_id,
+            "threshold": self.threshold,
+            "metrics": self.metadata.get("metrics", {}),
+            "data_version": self.metadata.get("data_version"),
+            "loaded_at": self.loaded_at_iso,
+            "source": self.source,
+            "fast_path": self.predictor.kind,
+            "input_schema": self.signature_inputs,
+        }
+
+
+def _threshold(metadata: dict[str, Any], tags: dict[str, str]) -> float:
+    for value in (metadata.get("threshold"), tags.get("threshold")):
+        if value is not None:
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                logger.warning("ignoring a threshold that is not a number: %r", value)
+    return DEFAULT_THRESHOLD
+
+
+def _read_model_dir(path: Path) -> tuple[Any, dict[str, Any], list[dict[str, Any]] | None]:
+    """The sklearn object, the metadata and the signature inputs of a downloaded MLflow model."""
+    import mlflow.sklearn
+    from mlflow.models import Model
+
+    mlmodel = Model.load(str(path / "MLmodel"))
+    metadata = dict(mlmodel.metadata or {})
+    signature = mlmodel.signature.inputs.to_dict() if mlmodel.signature is not None else None
+    return mlflow.sklearn.load_model(str(path)), metadata, signature
+
+
+class ModelManager:
+    """Owns the served model: initial load, background polling, forced reloads, the local cache."""
+
+    def __init__(self, settings: Settings, metrics: ServingMetrics, *, verify_records: int = 200) -> None:
+        for key, value in _MLFLOW_CLIENT_DEFAULTS.items():
+            os.environ.setdefault(key, value)
+        self.settings = settings
+        self.metrics = metrics
+        self.name = settings.model_name
+        self.alias = settings.model_alias
+        self.tracking_uri = settings.resolved_mlflow_tracking_uri
+        self.cache_dir = settings.resolved_model_cache_dir / re.sub(r"[^A-Za-z0-9_.-]", "_", self.name)
+        self.verify_records = verify_records
+        self.current: LoadedModel | None = None
+        self.last_error: str | None = None
+        self.failures = 0
+        self._load_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        """Serve the cached champion at once (if any), then poll MLflow in the background."""
+        try:
+            self.load_cached()
+        except Exception as error:
+            logger.warning("could not load the cached model: %s", error)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._poll, name="model-poller", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(ModelUnavailableError):  # already logged and counted
+                self.refresh()
+            self._stop.wait(self.settings.model_poll_seconds)
+
+    # ----------------------------------------------------------------- loading
+
+    def refresh(self, *, force: bool = False) -> tuple[str | None, str | None]:
+        """Load the alias's version if it differs from the served one (always with ``force``).
+
+        Returns (old version, new version). Raises ``ModelUnavailableError`` when it fails;
+        the current model is kept.
+        """
+        with self._load_lock:
+            old = self.current.version if self.current else None
+            try:
+                version, run_id, tags = self._resolve_alias()
+                if not force and self.current is not None and self.current.source == "mlflow" and version == old:
+                    return old, old
+                if not force and self.current is not None and version == old:
+                    self.current = self._replace_source(self.current, "mlflow")
+                    return old, old
+                loaded = self._load_version(version, run_id, tags)
+            except Exception as error:
+                self.failures += 1
+                self.last_error = f"{type(error).__name__}: {error}"
+                self.metrics.reloads.labels(result="failure").inc()
+                logger.warning("loading %s@%s failed (keeping %s): %s", self.name, self.alias, old, self.last_error)
+                raise ModelUnavailableError(self.last_error) from error
+            self._swap(loaded)
+            self.metrics.reloads.labels(result="success").inc()
+            return old, loaded.version
+
+    def _replace_source(self, model: LoadedModel, source: str) -> LoadedModel:
+        replaced = LoadedModel(**{**model.__dict__, "source": source})
+        self._swap(replaced, log=False)
+        return replaced
+
+    def _resolve_alias(self) -> tuple[str, str | None, dict[str, str]]:
+        from mlflow import MlflowClient
+
+        with _MLFLOW_LOCK:
+            client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+            mv = client.get_model_version_by_alias(self.name, self.alias)
+        return str(mv.version), mv.run_id, dict(mv.tags or {})
+
+    def _load_version(self, version: str, run_id: str | None, tags: dict[str, str]) -> LoadedModel:
+        import mlflow
+
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".v{version}-", dir=self.cache_dir))
+        try:
+            with _MLFLOW_LOCK:
+                mlflow.set_tracking_uri(self.tracking_uri)
+                mlflow.set_registry_uri(self.tracking_uri)
+                local = Path(
+                    mlflow.artifacts.download_artifacts(
+                        artifact_uri=f"models:/{self.name}/{version}", dst_path=str(staging)
+                    )
+                )
+            pipeline, metadata, signature = _read_model_dir(local)
+            model = self._build(version, run_id, tags, pipeline, metadata, signature, "mlflow")
+            self._store_cache(local, version, run_id, tags)
+            return model
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _build(
+        self,
+        version: str,
+        run_id: str | None,
+        tags: dict[str, str],
+        pipeline: Any,
+        metadata: dict[str, Any],
+        signature: list[dict[str, Any]] | None,
+        source: str,
+    ) -> LoadedModel:
+        predictor = FastPredictor(pipeline)
+        if self.verify_records:
+            predictor.verify(synthetic_records(self.verify_records))
+        return LoadedModel(
+            name=self.name,
+            version=version,
+            alias=self.alias,
+            run_id=run_id,
+            threshold=_threshold(metadata, tags),
+            metadata=metadata,
+            signature_inputs=signature,
+            predictor=predictor,
+            source=source,
+        )
+
+    def _swap(self, model: LoadedModel, *, log: bool = True) -> None:
+        self.current = model  # one reference assignment: atomic for readers
+        self.last_error = None
+        self.metrics.set_model(model.name, model.version, model.alias, model.source, model.loaded_at.timestamp())
+        if log:
+            logger.info(
+                "serving %s version %s (%s, fast path %s)",
+                model.name,
+                model.version,
+                model.source,
+                model.predictor.kind,
+            )
+
+    # ----------------------------------------------------------------- the local cache
+
+    def _store_cache(self, local: Path, version: str, run_id: str | None, tags: dict[str, str]) -> None:
+        target = self.cache_dir / f"v{version}"
+        if not target.exists():
+            tmp = Path(tempfile.mkdtemp(prefix=f".copy-v{version}-", dir=self.cache_dir))
+            shutil.copytree(local, tmp, dirs_exist_ok=True)
+            os.replace(tmp, target)
+        pointer = {"version": version, "run_id": run_id, "tags": tags, "path": target.name, "alias": self.alias}
+        tmp_pointer = self.cache_dir / ".current.json.tmp"
+        tmp_pointer.write_text(json.dumps(pointer))
+        os.replace(tmp_pointer, self.cache_dir / "current.json")
+        for old in self.cache_dir.glob("v*"):
+            if old.name != target.name:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def load_cached(self) -> bool:
+        """Serve the last champion kept on disk; False when there is none."""
+        pointer_path = self.cache_dir / "current.json"
+        if not pointer_path.exists():
+            return False
+        pointer = json.loads(pointer_path.read_text())
+        if pointer.get("alias", self.alias) != self.alias:
+            return False
+        pipeline, metadata, signature = _read_model_dir(self.cache_dir / pointer["path"])
+        model = self._build(
+            str(pointer["version"]), pointer.get("run_id"), pointer.get("tags", {}), pipeline, metadata, signature,
+            "cache",
+        )  # fmt: skip
+        with self._load_lock:
+            if self.current is None:
+                self._swap(model)
+                self.metrics.reloads.labels(result="cache").inc()
+        return True
+
+    def wait_until_loaded(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.current is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.current is not None
+
+    def unavailable_reason(self) -> str:
+        reason = f"No model is loaded yet: {self.name}@{self.alias} could not be loaded from MLflow"
+        reason += f" at {self.tracking_uri}" if "://" in self.tracking_uri and "@" not in self.tracking_uri else ""
+        if self.last_error:
+            reason += f" ({self.last_error})"
+        return reason + f"; loading is retried every {self.settings.model_poll_seconds:g} s."
