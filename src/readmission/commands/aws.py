@@ -85,9 +85,11 @@ def status(
     if as_json:
         typer.echo(json.dumps(report, indent=2, sort_keys=True))
         return
+    width = max((len(item["name"]) for item in report["resources"]), default=0)
     for item in report["resources"]:
         state = "in sync" if item["in_sync"] else ("drifted" if item["exists"] else "missing")
-        typer.echo(f"  {state:<8} {item['kind']:<16} {item['name']}  {item['detail']}".rstrip())
+        line = f"  {state:<8} {item['kind']:<16} {item['name']:<{width}}  {item['detail']}"
+        typer.echo(line.rstrip())
     if not report["instances"]:
         typer.echo("  no instance selected")
     for instance_id, state in sorted(report["instances"].items()):
