@@ -1,0 +1,162 @@
+"""Every Dockerfile: non-root, health-checked (or probed by Kubernetes), no baked-in secrets.
+
+There is no Docker engine here, so Dockerfile_mlflow's command is also run as
+written (same MLflow version, from .venv) with the image's environment, to show
+that the server really takes its configuration from those variables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests import services
+from tests.deploy.promql import REPO_ROOT
+
+SKIP_DIRS = {".venv", ".git", ".tools", "node_modules", "var"}
+
+
+def dockerfiles() -> list[Path]:
+    found = []
+    for path in REPO_ROOT.rglob("*Dockerfile*"):
+        named_like_one = path.name == "Dockerfile" or path.name.startswith("Dockerfile_")
+        if path.is_file() and named_like_one and not SKIP_DIRS & set(path.relative_to(REPO_ROOT).parts):
+            found.append(path)
+    return sorted(found)
+
+
+def instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    text = re.sub(r"\\\n", " ", path.read_text())
+    result = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            result.append((keyword.upper(), rest.strip()))
+    return result
+
+
+def final_stage(path: Path) -> list[tuple[str, str]]:
+    steps = instructions(path)
+    starts = [i for i, (keyword, _) in enumerate(steps) if keyword == "FROM"]
+    assert starts, f"{path}: no FROM"
+    return steps[starts[-1] :]
+
+
+def env_of(stage: list[tuple[str, str]]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for keyword, rest in stage:
+        if keyword == "ENV":
+            for item in shlex.split(rest):
+                key, _, value = item.partition("=")
+                env[key] = value.replace("$PATH", os.environ.get("PATH", ""))
+    return env
+
+
+def probed_images() -> set[str]:
+    """Dockerfiles (repo-relative) whose image Kubernetes probes (compose maps Dockerfile -> image name)."""
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yaml").read_text())
+    k8s_images = set()
+    for path in (REPO_ROOT / "kubernetes" / "base").glob("*.yaml"):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") == "Deployment":
+                for container in doc["spec"]["template"]["spec"]["containers"]:
+                    if container.get("livenessProbe") and container.get("readinessProbe"):
+                        k8s_images.add(container["image"].split(":")[0])
+    probed = set()
+    for service in compose["services"].values():
+        if "build" in service:
+            repo = re.sub(r"^\$\{[^}]*\}/", "readmission/", service["image"]).split(":")[0]
+            if repo in k8s_images:
+                probed.add(str(Path(service["build"]["context"]) / service["build"].get("dockerfile", "Dockerfile")))
+    return probed
+
+
+def test_dockerfiles_are_found() -> None:
+    assert REPO_ROOT / "Dockerfile_mlflow" in dockerfiles()
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("path", dockerfiles(), ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_dockerfile_runs_as_non_root_and_is_health_checked(path: Path) -> None:
+    stage = final_stage(path)
+    users = [rest for keyword, rest in stage if keyword == "USER"]
+    assert users, f"{path.name}: the final stage sets no USER (runs as root)"
+    user = users[-1].split(":")[0]
+    assert user not in {"root", "0"}, f"{path.name}: USER {users[-1]}"
+    has_healthcheck = any(keyword == "HEALTHCHECK" and rest != "NONE" for keyword, rest in stage)
+    relative = str(path.relative_to(REPO_ROOT))
+    assert has_healthcheck or relative in probed_images(), f"{relative}: no HEALTHCHECK and no Kubernetes probes"
+    for keyword, rest in stage:
+        if keyword in {"ENV", "ARG"}:
+            for item in shlex.split(rest):
+                key, _, value = item.partition("=")
+                if re.search(r"PASSWORD|SECRET|TOKEN|ACCESS_KEY", key):
+                    assert not value, f"{path.name}: {keyword} {key} has a baked-in value"
+
+
+@pytest.mark.unit
+def test_mlflow_dockerfile_contract() -> None:
+    text = (REPO_ROOT / "Dockerfile_mlflow").read_text()
+    assert '"mlflow==3.17.2"' in text
+    assert "pymysql" in text
+    assert "boto3" in text
+    env = env_of(final_stage(REPO_ROOT / "Dockerfile_mlflow"))
+    assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    assert env["MLFLOW_DISABLE_TELEMETRY"] == "true"
+    assert env["MLFLOW_WORKERS"].isdigit()
+    assert "mysql" not in env["MLFLOW_BACKEND_STORE_URI"], "no database credentials in the image"
+    assert text.count("FROM ") >= 2, "multi-stage: build tools stay out of the runtime image"
+    assert "-slim" in text
+
+
+@pytest.mark.integration
+def test_mlflow_image_command_takes_its_configuration_from_the_environment(tmp_path: Path) -> None:
+    """Run the image's CMD as written (host forced to loopback) with the image's ENV plus overrides."""
+    stage = final_stage(REPO_ROOT / "Dockerfile_mlflow")
+    (cmd,) = [json.loads(rest) for keyword, rest in stage if keyword == "CMD"]
+    assert cmd[:2] == ["sh", "-c"]
+    script = cmd[2].replace("--host 0.0.0.0", "--host 127.0.0.1")
+    assert "--host 127.0.0.1" in script
+    port = services.free_port()
+    backend = tmp_path / "backend.db"
+    env = {
+        **env_of(stage),
+        "PATH": f"{services.VENV_BIN}:{os.environ['PATH']}",
+        "HOME": str(tmp_path),
+        "MLFLOW_PORT": str(port),
+        "MLFLOW_WORKERS": "1",
+        "MLFLOW_BACKEND_STORE_URI": f"sqlite:///{backend}",
+        "MLFLOW_ARTIFACTS_DESTINATION": str(tmp_path / "artifacts"),
+        "MLFLOW_SERVER_ALLOWED_HOSTS": "mlflow,mlflow:5000,127.0.0.1,127.0.0.1:*",
+    }
+    url = f"http://127.0.0.1:{port}"
+    assert shutil.which("sh")
+    with services.running(
+        ["sh", "-c", script],
+        ready=services.http_ok(url + "/health"),
+        what="mlflow server (Dockerfile_mlflow CMD)",
+        timeout=180,
+        env=env,
+        log_path=tmp_path / "mlflow.log",
+    ):
+        assert httpx.get(url + "/health", timeout=5).status_code == 200
+        assert backend.exists(), "MLFLOW_BACKEND_STORE_URI was not used"
+        created = httpx.post(
+            url + "/api/2.0/mlflow/experiments/create", json={"name": "deploy-check"}, timeout=10
+        ).raise_for_status()
+        assert created.json()["experiment_id"]
+        # MLFLOW_SERVER_ALLOWED_HOSTS: the compose service name is accepted, anything else refused
+        # (/health is exempt from the check, so ask the REST API).
+        search = url + "/api/2.0/mlflow/experiments/search?max_results=1"
+        assert httpx.get(search, headers={"Host": "mlflow:5000"}, timeout=5).status_code == 200
+        assert httpx.get(search, headers={"Host": "evil.example"}, timeout=5).status_code == 403
