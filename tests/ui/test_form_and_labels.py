@@ -71,7 +71,8 @@ def test_every_code_and_level_has_a_readable_label(lang):
             label = i18n.level_label(field.name, option, lang)
             assert label
             if isinstance(option, int):
-                assert label.startswith(f"{option} · ") and len(label) > len(f"{option} · ")
+                assert label.startswith(f"{option} · ")
+                assert len(label) > len(f"{option} · ")
 
 
 def test_spanish_and_english_differ_where_it_matters():

@@ -27,6 +27,7 @@ def streamlit_command(app_path: Path, host: str, port: int) -> list[str]:
         f"--server.port={port}",
         "--browser.gatherUsageStats=false",
         "--server.fileWatcherType=none",
+        "--client.toolbarMode=minimal",
     ]
 
 

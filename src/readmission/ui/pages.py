@@ -155,7 +155,6 @@ def _render_result(answer: dict[str, Any], threshold: float | None, lang: Lang) 
     risk = float(answer["readmission_risk"])
     band = str(answer.get("risk_band", ""))
     st.markdown(risk_gauge_html(risk, band, threshold, lang), unsafe_allow_html=True)
-    st.metric(t("risk", lang), f"{risk:.1%}", label_visibility="collapsed")
     prediction = t("pred_1" if int(answer.get("prediction", 0)) == 1 else "pred_0", lang)
     lines = [f"**{t('prediction', lang)}:** {prediction}"]
     if threshold is not None:
@@ -276,6 +275,23 @@ def _number(value: object) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def flatten_metrics(metrics: object, prefix: str = "") -> dict[str, float]:
+    """Numeric leaves of a (possibly nested) metrics mapping, with dotted names."""
+    flat: dict[str, float] = {}
+    if isinstance(metrics, dict):
+        for key, value in metrics.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                flat[name] = float(value)
+            else:
+                flat.update(flatten_metrics(value, name))
+    return flat
+
+
+def _is_group_metric(name: str) -> bool:
+    return "group" in name.lower()
+
+
 def model_page(settings: Settings, lang: Lang) -> None:
     """What ``/model-info`` says about the model in use."""
     try:
@@ -290,25 +306,31 @@ def model_page(settings: Settings, lang: Lang) -> None:
         "model_alias": info.get("model_alias", info.get("alias")),
         "threshold": info.get("threshold"),
         "data_version": info.get("data_version"),
-        "loaded_at": info.get("loaded_at"),
     }
     shown = [(k, v) for k, v in facts.items() if v not in (None, "")]
     columns = st.columns(max(len(shown), 1))
     for column, (key, value) in zip(columns, shown, strict=False):
         column.metric(t(key, lang), _number(value))
-    metrics = info.get("metrics") or {}
+    if info.get("loaded_at"):
+        st.caption(f"{t('loaded_at', lang)}: {info['loaded_at']}")
+    flat = flatten_metrics(info.get("metrics") or {})
+    overall = {k: v for k, v in flat.items() if not _is_group_metric(k)}
+    per_group = {k: v for k, v in flat.items() if _is_group_metric(k)}
+    per_group.update(flatten_metrics(info.get("group_metrics") or {}, "group"))
     st.markdown(f"#### {t('metrics', lang)}")
-    flat = {k: v for k, v in metrics.items() if isinstance(v, int | float)} if isinstance(metrics, dict) else {}
-    if flat:
-        columns = st.columns(min(len(flat), 5))
-        for i, (name, value) in enumerate(sorted(flat.items())):
+    if not overall:
+        st.info(t("no_metrics", lang))
+    elif len(overall) <= 8:
+        columns = st.columns(min(len(overall), 4))
+        for i, (name, value) in enumerate(sorted(overall.items())):
             columns[i % len(columns)].metric(name, _number(value))
     else:
-        st.info(t("no_metrics", lang))
-    groups = info.get("group_metrics") or info.get("per_group") or (metrics.get("per_group") if metrics else None)
-    if groups:
+        table = pd.DataFrame(sorted(overall.items()), columns=["metric", "value"])
+        st.dataframe(table, hide_index=True, use_container_width=True)
+    if per_group:
         st.markdown(f"#### {t('group_metrics', lang)}")
-        st.dataframe(pd.json_normalize(groups) if isinstance(groups, list) else pd.DataFrame(groups).T)
+        table = pd.DataFrame(sorted(per_group.items()), columns=["metric", "value"])
+        st.dataframe(table, hide_index=True, use_container_width=True)
     schema_info = info.get("input_schema")
     if schema_info:
         with st.expander(t("input_schema", lang)):
@@ -321,7 +343,7 @@ def model_page(settings: Settings, lang: Lang) -> None:
 def _sidebar(settings: Settings) -> tuple[Lang, str]:
     with st.sidebar:
         lang: Lang = st.radio(
-            "🌐",
+            f"{LANGUAGES['es']} / {LANGUAGES['en']}",
             list(LANGUAGES),
             index=list(LANGUAGES).index(DEFAULT_LANG),
             format_func=LANGUAGES.__getitem__,
