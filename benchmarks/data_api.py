@@ -1,0 +1,147 @@
+"""Serving speed of the batch data API over HTTP, with the production server (gunicorn).
+
+Starts `readmission data-api` on a free loopback port, fetches every batch
+several times and prints ms per batch (p50 / max) and rows/s:
+
+    .venv/bin/python benchmarks/data_api.py [--rounds 5] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(workdir: Path, port: int, workers: int) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "ENVIRONMENT": "local",
+        "LOCAL_DIR": str(workdir),
+        "DATA_API_HOST": "127.0.0.1",
+        "DATA_API_PORT": str(port),
+        "DATA_API_STATE_DIR": str(workdir / "state"),
+        "DATA_API_WORKERS": str(workers),
+        "LOG_LEVEL": "WARNING",
+    }
+    log = (workdir / "server.log").open("wb")
+    return subprocess.Popen(
+        [str(VENV_BIN / "readmission"), "data-api"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the data API exited with code {process.returncode}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"the data API was not healthy after {timeout:.0f} s")
+
+
+def measure(
+    client: httpx.Client, sizes: list[int], rounds: int, fetch: Callable[[httpx.Client, int], object]
+) -> tuple[list[float], int, float]:
+    timings: list[float] = []
+    rows = 0
+    started = time.perf_counter()
+    for _ in range(rounds):
+        for number, size in enumerate(sizes, start=1):
+            t0 = time.perf_counter()
+            fetch(client, number)
+            timings.append(time.perf_counter() - t0)
+            rows += size
+    return timings, rows, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5, help="times every batch is fetched per mode")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-data-api-") as tmp:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        t0 = time.perf_counter()
+        process = start_server(Path(tmp), port, args.workers)
+        try:
+            wait_healthy(url, process)
+            startup = time.perf_counter() - t0
+            metadata = httpx.get(f"{url}/batches").json()
+            sizes = [batch["rows"] for batch in metadata["batches"]]
+
+            def raw(client: httpx.Client, number: int) -> bytes:
+                response = client.get("/get_data", params={"batch": number}, headers={"Accept-Encoding": "identity"})
+                return response.raise_for_status().content
+
+            def gzipped(client: httpx.Client, number: int) -> bytes:
+                response = client.get("/get_data", params={"batch": number}, headers={"Accept-Encoding": "gzip"})
+                return response.raise_for_status().content  # httpx decompresses
+
+            def parsed(client: httpx.Client, number: int) -> object:
+                return json.loads(raw(client, number))
+
+            modes = [
+                ("identity bytes", raw),
+                ("gzip + decompress", gzipped),
+                ("identity + json.loads", parsed),
+            ]
+            with httpx.Client(base_url=url, timeout=60) as client:
+                body_mb = 0.0
+                for number in range(1, len(sizes) + 1):  # warm-up: first gzip of each batch, connections
+                    gzipped(client, number)
+                    body_mb += len(raw(client, number)) / 1e6
+                results = [(name, *measure(client, sizes, args.rounds, fetch)) for name, fetch in modes]
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+
+    print(
+        f"data API: {metadata['total_rows']:,} rows in {len(sizes)} batches of {metadata['batch_size']:,} "
+        f"({body_mb:.0f} MB of JSON), gunicorn {args.workers} workers, {args.rounds} rounds; "
+        f"ready {startup:.1f} s after start"
+    )
+    header = f"{'mode':<24} {'requests':>8} {'p50 ms/batch':>13} {'max ms/batch':>13} {'rows/s':>12}"
+    print(header)
+    print("-" * len(header))
+    for name, timings, rows, elapsed in results:
+        full = [t for t, size in zip(timings, sizes * args.rounds, strict=True) if size == metadata["batch_size"]]
+        print(
+            f"{name:<24} {len(timings):>8} {statistics.median(full) * 1000:>13.1f} "
+            f"{max(full) * 1000:>13.1f} {rows / elapsed:>12,.0f}"
+        )
+    print("(ms/batch over the full 15,000-row batches; rows/s over every request)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Fixtures of the data API tests: the full data set is fetched once per session."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from tests import services
+
+CSV_PATH = services.REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz"
+
+
+def strict_loads(body: bytes | str) -> Any:
+    """``json.loads`` that refuses NaN and Infinity (which Python accepts by default)."""
+
+    def reject(constant: str) -> Any:
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    return json.loads(body, parse_constant=reject)
+
+
+@dataclass(frozen=True)
+class Served:
+    metadata: dict[str, Any]
+    bodies: dict[int, bytes]
+    batches: dict[int, dict[str, Any]]
+
+
+@pytest.fixture(scope="session")
+def served(data_api: services.DataApi) -> Served:
+    """Every batch of the session server, raw and parsed (strictly)."""
+    # identity: compare the pre-serialised bytes themselves (gzip is tested on its own)
+    with httpx.Client(base_url=data_api.url, timeout=60, headers={"Accept-Encoding": "identity"}) as client:
+        metadata = client.get("/batches").raise_for_status().json()
+        bodies = {
+            number: client.get("/get_data", params={"batch": number}).raise_for_status().content
+            for number in range(1, metadata["total_batches"] + 1)
+        }
+    return Served(metadata, bodies, {number: strict_loads(body) for number, body in bodies.items()})
+
+
+@pytest.fixture(scope="session")
+def csv_columns() -> dict[str, list[str]]:
+    """The genuine CSV as raw strings by column, the reference the served values are checked against."""
+    with gzip.open(CSV_PATH, "rt", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        return dict(zip(header, (list(values) for values in zip(*reader, strict=True)), strict=True))
