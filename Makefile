@@ -24,8 +24,8 @@ $(BIN)/.installed: pyproject.toml uv.lock | $(UV)
 
 install: $(BIN)/.installed ## Create .venv from uv.lock (installs uv first if missing)
 
-run: install ## Run the platform locally on embedded defaults (Ctrl-C stops it)
-	$(BIN)/readmission data-api
+run: install ## Bring the platform up locally (data API, MLflow, the DAG until a champion, API, UI); Ctrl-C stops it
+	$(BIN)/readmission run
 
 test: install ## Run the whole test suite against real services
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -149,7 +149,7 @@ def mlops_diabetes_pipeline() -> None:
     def register_best(trained: Any) -> dict[str, Any]:
         from readmission import pipeline
 
-        return pipeline.register_best(trained["best_run_id"])
+        return pipeline.register_best(trained["run_id"], trained["model_uri"])
 
     @task
     def promote(registered: Any) -> dict[str, Any]:

@@ -67,7 +67,10 @@ def run_once(
     if logical_date is None:
         dag_run = dag.test(run_conf=conf, mark_success_pattern=mark_success)
     else:
-        dag_run = dag.test(run_conf=conf, logical_date=logical_date, mark_success_pattern=mark_success)
+        # run_after makes the run id (manual__<run_after>) the same as the first time: a true re-run.
+        dag_run = dag.test(
+            run_conf=conf, logical_date=logical_date, run_after=logical_date, mark_success_pattern=mark_success
+        )
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
 
@@ -83,9 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conf", default="{}", help="the run's params as JSON, e.g. '{\"batches\": 7}'")
     parser.add_argument("--logical-date", type=datetime.fromisoformat, help="re-run the run of this ISO date")
     parser.add_argument("--mark-success", help="regex of task ids marked successful instead of run")
+    parser.add_argument("--migrate-only", action="store_true", help="only create/upgrade the metadata database")
     args = parser.parse_args(argv)
     os.environ.update(airflow_env(get_settings()))
     Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    if args.migrate_only:
+        _migrate_if_needed()
+        return 0
     summary = run_once(json.loads(args.conf), logical_date=args.logical_date, mark_success=args.mark_success)
     sys.stdout.write(SUMMARY_PREFIX + json.dumps(summary) + "\n")
     sys.stdout.flush()

@@ -280,30 +280,46 @@ def export_splits(settings: Settings | None = None) -> dict[str, Any]:
 
 
 def train_models(manifest_uri: str, settings: Settings | None = None) -> dict[str, Any]:
-    """Train and log the candidates; returns their run ids and the best one."""
+    """Fit the candidates on the split tables and log the best as an MLflow run (not registered yet)."""
     from readmission import training
 
     settings = settings or get_settings()
-    result = training.train_candidates(settings=settings, manifest_uri=manifest_uri)
-    return {"run_ids": result.run_ids, "best_run_id": result.best_run_id, "best_val_roc_auc": result.best_score}
+    splits = training.load_splits(settings)
+    result = training.train_and_log(
+        splits["train"], splits["validation"], splits["test"], manifest_uri, settings=settings, register=False
+    )
+    return result.as_dict()
 
 
-def register_best(best_run_id: str, settings: Settings | None = None) -> dict[str, Any]:
-    """Register the best run's model as a new version with alias ``challenger``."""
-    from readmission import registry
+def register_best(run_id: str, model_uri: str, settings: Settings | None = None) -> dict[str, Any]:
+    """Register ``model_uri``, logged by ``run_id``, as a new version (alias ``challenger``); idempotent per run."""
+    from readmission import registry, tracking, training
 
     settings = settings or get_settings()
-    version = registry.register_run(best_run_id, settings=settings)
-    return {"model_name": settings.model_name, "version": str(version)}
+    client = tracking.configure(settings)
+    name = settings.model_name
+    existing = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
+    if existing:
+        version = str(max(int(v.version) for v in existing))
+        logger.info("run %s is already registered as %s version %s", run_id, name, version)
+        return {"model_name": name, "version": version, "run_id": run_id}
+    run = client.get_run(run_id)
+    metrics = run.data.metrics
+    tags = {
+        "threshold": f"{metrics['threshold']:.6f}",
+        **{key: run.data.tags[key] for key in ("data_version", "target", "candidate") if key in run.data.tags},
+        **{key: f"{metrics[key]:.6f}" for key in training.KEY_METRICS if key in metrics},
+    }
+    version = registry.register_version(client, name, model_uri, run_id=run_id, tags=tags)
+    return {"model_name": name, "version": str(version), "run_id": run_id}
 
 
 def promote(version: str, settings: Settings | None = None) -> dict[str, Any]:
-    """Move ``champion`` to ``version`` only when it beats the current champion."""
+    """Move ``champion`` to ``version`` only when it beats the champion on the same validation rows."""
     from readmission import registry
 
-    settings = settings or get_settings()
-    decision = registry.promote_if_better(version, settings=settings)
-    return {"promoted": decision.promoted, "champion": str(decision.champion), "reason": decision.reason}
+    decision = registry.promote_if_better(version, settings=settings or get_settings())
+    return {key: value for key, value in decision.items() if isinstance(value, (str, int, float, bool, type(None)))}
 
 
 # --------------------------------------------------------------------------- signal_services
