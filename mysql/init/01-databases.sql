@@ -3,3 +3,5 @@
 CREATE DATABASE IF NOT EXISTS raw_data_db   CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 CREATE DATABASE IF NOT EXISTS clean_data_db CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 CREATE DATABASE IF NOT EXISTS mlflow_db     CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+-- Airflow's own metadata (docker-compose's `airflow` service).
+CREATE DATABASE IF NOT EXISTS airflow_db    CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;

@@ -175,7 +175,7 @@ def test_builds_point_at_dockerfiles_that_exist(compose: dict[str, Any]) -> None
 
 def test_mysql_init_creates_the_three_databases(compose: dict[str, Any]) -> None:
     sql = (REPO_ROOT / "mysql" / "init" / "01-databases.sql").read_text()
-    for database in ("raw_data_db", "clean_data_db", "mlflow_db"):
+    for database in ("raw_data_db", "clean_data_db", "mlflow_db", "airflow_db"):
         assert f"CREATE DATABASE IF NOT EXISTS {database}" in sql
     grants = REPO_ROOT / "mysql" / "init" / "02-grants.sh"
     # Sourced by the image's entrypoint (not executed) so it can use docker_process_sql.
@@ -185,9 +185,9 @@ def test_mysql_init_creates_the_three_databases(compose: dict[str, Any]) -> None
         value
         for service in compose["services"].values()
         for key, value in service.get("environment", {}).items()
-        if key.endswith(("DATABASE_URL", "BACKEND_STORE_URI"))
+        if key.endswith(("DATABASE_URL", "BACKEND_STORE_URI", "SQL_ALCHEMY_CONN"))
     ]
-    assert {url.rsplit("/", 1)[1] for url in urls} == {"raw_data_db", "clean_data_db", "mlflow_db"}
+    assert {url.rsplit("/", 1)[1] for url in urls} == {"raw_data_db", "clean_data_db", "mlflow_db", "airflow_db"}
 
 
 def test_services_reach_each_other_by_service_name(compose: dict[str, Any]) -> None:
