@@ -35,8 +35,24 @@ class _Gunicorn(BaseApplication):
         return self.application
 
 
-def gunicorn_options(settings: Settings, host: str, port: int, workers: int) -> dict[str, Any]:
+def json_log_config(level: str) -> dict[str, Any]:
+    """gunicorn's own loggers (error and access) in the platform's JSON lines, for containers."""
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}
     return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "readmission.logs.JsonFormatter"}},
+        "handlers": {"console": handler},
+        "root": {"level": level, "handlers": ["console"]},
+        "loggers": {
+            name: {"level": level, "handlers": ["console"], "propagate": False}
+            for name in ("gunicorn.error", "gunicorn.access")
+        },
+    }
+
+
+def gunicorn_options(settings: Settings, host: str, port: int, workers: int) -> dict[str, Any]:
+    options = {
         "bind": f"{host}:{port}",
         "workers": workers,
         "worker_class": "gthread",
@@ -51,6 +67,9 @@ def gunicorn_options(settings: Settings, host: str, port: int, workers: int) -> 
         # every server on the machine, and a management surface the data API does not need.
         "control_socket_disable": True,
     }
+    if settings.log_format == "json":
+        options["logconfig_dict"] = json_log_config(settings.log_level.upper())
+    return options
 
 
 def serve(settings: Settings, *, host: str | None = None, port: int | None = None, workers: int | None = None) -> None:
