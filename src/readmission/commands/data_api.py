@@ -10,9 +10,9 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("data-api")
     def data_api(
-        host: Annotated[str | None, typer.Option(help="Bind address [default: DATA_API_HOST]")] = None,
-        port: Annotated[int | None, typer.Option(help="Port [default: DATA_API_PORT]")] = None,
-        workers: Annotated[int | None, typer.Option(min=1, help="gunicorn workers [default: DATA_API_WORKERS]")] = None,
+        host: Annotated[str | None, typer.Option(help="Bind address (default: DATA_API_HOST)")] = None,
+        port: Annotated[int | None, typer.Option(help="Port (default: DATA_API_PORT)")] = None,
+        workers: Annotated[int | None, typer.Option(min=1, help="gunicorn workers (default: DATA_API_WORKERS)")] = None,
     ) -> None:
         """Serve the UCI data in batches (gunicorn; Ctrl-C stops it)."""
         from readmission.config import get_settings
