@@ -329,3 +329,50 @@ def data_api_server(
         log_path=log_dir / f"data_api_{port}.log",
     ):
         yield DataApi(url, port, token, state_dir)
+
+
+# --------------------------------------------------------------------------- inference API
+
+
+@contextmanager
+def api_server(
+    tracking_uri: str, model_name: str, log_dir: Path, *, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """The inference API (uvicorn, the app factory) on a free loopback port, ready once a model is loaded.
+
+    Yields its base URL. The model is ``models:/<model_name>@champion`` from ``tracking_uri``.
+    """
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cache = Path(tempfile.mkdtemp(prefix="api-", dir=log_dir))
+    api_env = {
+        **S3_TEST_ENV,
+        "ENVIRONMENT": "local",
+        "LOCAL_DIR": str(cache / "var"),
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "MODEL_NAME": model_name,
+        "MODEL_CACHE_DIR": str(cache / "model_cache"),
+        "MODEL_POLL_SECONDS": "3600",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        **(env or {}),
+    }
+    cmd = [
+        str(VENV_BIN / "uvicorn"),
+        "readmission.serving:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    with running(
+        cmd,
+        ready=lambda: httpx.get(url + "/ready", timeout=2).status_code == 200,
+        what="inference API",
+        timeout=180,
+        env=api_env,
+        log_path=log_dir / f"inference_api_{port}.log",
+    ):
+        yield url
