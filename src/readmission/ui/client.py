@@ -44,6 +44,9 @@ def _detail(response: httpx.Response) -> str:
     except ValueError:
         return response.text[:300]
     detail = body.get("detail", body) if isinstance(body, dict) else body
+    extra = body.get("errors") if isinstance(body, dict) else None
+    if isinstance(extra, list) and extra:
+        return f"{detail}: {'; '.join(str(e) for e in extra)}"
     if isinstance(detail, list):
         parts = []
         for item in detail:
