@@ -67,7 +67,6 @@ diabetes_raw = sa.Table(
     sa.Column("batch_number", sa.Integer, nullable=False),
     sa.Column("ingested_at", sa.DateTime, nullable=False),
     sa.Index("ix_diabetes_raw_patient_nbr", "patient_nbr"),
-    sa.Index("ix_diabetes_raw_batch_number", "batch_number"),
 )
 """One row per encounter; ``encounter_id`` is the unique key that makes ingestion idempotent."""
 
@@ -241,33 +240,71 @@ def _executemany_or_ignore(conn: sa.Connection, table: sa.Table, frame: pd.DataF
         cursor.close()
 
 
+def _plain_csv(arrow: Any, path: str) -> bool:
+    """Write ``arrow`` unquoted with ``\\N`` for NULL; False when a value needs quoting or escaping."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = []
+    for column in arrow.columns:
+        is_text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+        if is_text and pc.any(pc.match_substring(column, "\\")).as_py():
+            return False  # a backslash would be read as an escape
+        if column.null_count:
+            column = pc.fill_null(column if is_text else pc.cast(column, pa.string()), "\\N")
+        columns.append(column)
+    try:
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(
+            pa.table(columns, names=arrow.column_names),
+            path,
+            pacsv.WriteOptions(include_header=False, quoting_style="none"),
+        )
+    except pa.ArrowInvalid:  # a delimiter, quote or line break inside a value
+        return False
+    return True
+
+
 def _load_data_infile(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
-    """``LOAD DATA LOCAL INFILE ... IGNORE`` from a temporary CSV written by pyarrow."""
+    """``LOAD DATA LOCAL INFILE ... IGNORE`` from a temporary CSV written by pyarrow.
+
+    Plain CSV with ``\\N`` for NULL when no value needs quoting (validated raw rows never
+    do); otherwise quoted CSV where an empty field means NULL.
+    """
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     preparer = conn.dialect.identifier_preparer
     arrow = pa.Table.from_pandas(frame, preserve_index=False)
-    targets = []
-    assignments = []
-    for index, name in enumerate(frame.columns):
-        quoted = preparer.quote(name)
-        if table.columns[name].nullable:
-            # pyarrow writes a missing value as an empty field; an empty string is never valid data.
-            targets.append(f"@v{index}")
-            assignments.append(f"{quoted} = NULLIF(@v{index}, '')")
-        else:
-            targets.append(quoted)
-    set_clause = f" SET {', '.join(assignments)}" if assignments else ""
-    sql = (
-        f"LOAD DATA LOCAL INFILE %s IGNORE INTO TABLE {preparer.format_table(table)} "
-        "CHARACTER SET utf8mb4 FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' "
-        f"LINES TERMINATED BY '\\n' ({', '.join(targets)}){set_clause}"
-    )
+    names = ", ".join(preparer.quote(name) for name in frame.columns)
     handle, path = tempfile.mkstemp(prefix=f"{table.name}-", suffix=".csv")
     os.close(handle)
     try:
-        pacsv.write_csv(arrow, path, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+        if _plain_csv(arrow, path):
+            sql = (
+                f"LOAD DATA LOCAL INFILE %s IGNORE INTO TABLE {preparer.format_table(table)} "
+                "CHARACTER SET utf8mb4 FIELDS TERMINATED BY ',' LINES TERMINATED BY '\\n' "
+                f"({names})"
+            )
+        else:
+            targets = []
+            assignments = []
+            for index, name in enumerate(frame.columns):
+                quoted = preparer.quote(name)
+                if table.columns[name].nullable:
+                    # pyarrow writes a missing value as an empty field; "" is never valid data here.
+                    targets.append(f"@v{index}")
+                    assignments.append(f"{quoted} = NULLIF(@v{index}, '')")
+                else:
+                    targets.append(quoted)
+            set_clause = f" SET {', '.join(assignments)}" if assignments else ""
+            sql = (
+                f"LOAD DATA LOCAL INFILE %s IGNORE INTO TABLE {preparer.format_table(table)} "
+                "CHARACTER SET utf8mb4 FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' "
+                f"LINES TERMINATED BY '\\n' ({', '.join(targets)}){set_clause}"
+            )
+            pacsv.write_csv(arrow, path, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(sql, (path,))

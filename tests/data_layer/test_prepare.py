@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pandas as pd
 import pytest
 
 from readmission import export, features, ingest, prepare, schema, split, storage
@@ -18,7 +19,7 @@ def _ingest_in_batches(engine, records, size):
         ingest.ingest_records(engine, records[start : start + size], start // size + 1)
 
 
-def _split_tables(engine) -> dict[str, object]:
+def _split_tables(engine) -> dict[str, pd.DataFrame]:
     return {
         name: storage.read_table(engine, storage.clean_table(table)) for name, table in storage.SPLIT_TABLES.items()
     }
@@ -111,3 +112,20 @@ def test_manifest_and_s3_round_trip(dbs, sample, s3, monkeypatch):
 def test_prepare_on_an_empty_raw_table_says_what_to_do(dbs, tmp_path):
     with pytest.raises(prepare.NoRawDataError, match="readmission ingest"):
         prepare.prepare(dbs.raw, dbs.clean, target="any", dataset_uri=str(tmp_path))
+
+
+@pytest.mark.parametrize("awkward", ["a,b", 'say "hi"', "back\\slash", "tab\there"])
+def test_bulk_insert_round_trips_values_that_need_quoting(dbs, sample, awkward):
+    frame = features.clean(_frame(sample[:50]), "any").frame
+    frame.loc[0, "medical_specialty"] = awkward
+    frame.loc[1, "race"] = None
+    table = storage.clean_table(storage.CLEAN_TABLE)
+    with dbs.clean.begin() as conn:
+        assert storage.replace_table(conn, table, frame) == len(frame)
+    stored = storage.read_table(dbs.clean, table).set_index("encounter_id")
+    assert stored.loc[frame.loc[0, "encounter_id"], "medical_specialty"] == awkward
+    assert stored.loc[frame.loc[1, "encounter_id"], "race"] is None
+
+
+def _frame(records):
+    return pd.DataFrame({name: pd.Series([r[name] for r in records], dtype=object) for name in schema.COLUMN_NAMES})
