@@ -65,3 +65,31 @@ def data_api(service_dir: Path) -> Iterator[services.DataApi]:
     """The real data API (gunicorn) with the default batch size, for the whole session."""
     with services.data_api_server(service_dir) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def champion_model(mlflow_server: services.MlflowServer, genuine_raw, tmp_path_factory: pytest.TempPathFactory):
+    """A small real model (logistic candidate, 3,000 training rows) registered as ``champion``.
+
+    Trained, logged and promoted by the real package code on the session's
+    ``mlflow_server``. Returns ``(tracking_uri, model_name, version)``; load it
+    with ``mlflow.sklearn.load_model(f"models:/{model_name}@champion")`` after
+    ``mlflow.set_tracking_uri(tracking_uri)``.
+    """
+    from readmission import registry, training
+    from readmission.config import Settings
+    from tests.model.splits import grouped_splits
+
+    settings = Settings(
+        local_dir=tmp_path_factory.mktemp("champion-model"),
+        mlflow_tracking_uri=mlflow_server.tracking_uri,
+        mlflow_experiment_name="fixture-champion",
+        model_name="readmission-fixture-champion",
+    )
+    splits = grouped_splits(genuine_raw, train_rows=3000)
+    result = training.train_and_log(
+        splits["train"], splits["validation"], splits["test"], settings=settings, families=(training.LOGISTIC,)
+    )
+    assert result.version is not None
+    registry.promote_if_better(result.version, splits["validation"], settings=settings)
+    return mlflow_server.tracking_uri, settings.model_name, result.version

@@ -1,0 +1,214 @@
+"""The model registry: versions, ``challenger``/``champion`` aliases, promotion and rollback.
+
+Aliases only (stages are deprecated). Every new version gets ``challenger``;
+``champion`` moves only when the challenger beats the champion re-scored on
+the same validation rows (by more than ``PROMOTION_MIN_DELTA``), on an operator
+override (``promote --version N``, tagged ``forced_promotion``) or on rollback.
+The order of champions is kept in the registered model tag ``champion_history``
+(comma-separated versions, oldest first); ``previous_champion`` points at the
+one before the current champion.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from readmission import schema
+from readmission.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from sklearn.pipeline import Pipeline
+
+logger = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PREVIOUS_CHAMPION = "previous_champion"
+HISTORY_TAG = "champion_history"
+LIST_METRICS: tuple[str, ...] = ("val_roc_auc", "test_roc_auc", "test_pr_auc", "test_brier", "threshold")
+
+
+class RegistryError(RuntimeError):
+    """A registry operation that cannot be done (no such version, nothing to roll back to, ...)."""
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def register_version(client: MlflowClient, name: str, model_uri: str, *, run_id: str, tags: dict[str, str]) -> str:
+    """Register ``model_uri`` as a new version of ``name`` with ``tags`` and the alias ``challenger``."""
+    import mlflow
+
+    version = mlflow.register_model(model_uri, name, tags={**tags, "run_id": run_id}).version
+    client.set_registered_model_alias(name, CHALLENGER, str(version))
+    logger.info("registered %s version %s as %s", name, version, CHALLENGER)
+    return str(version)
+
+
+def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
+    """The version behind ``alias``, or None."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def _history(client: MlflowClient, name: str) -> list[str]:
+    value = client.get_registered_model(name).tags.get(HISTORY_TAG, "")
+    return [part for part in value.split(",") if part]
+
+
+def _set_champion(client: MlflowClient, name: str, version: str, reason: str, history: list[str]) -> None:
+    previous = alias_version(client, name, CHAMPION)
+    client.set_registered_model_alias(name, CHAMPION, version)
+    if previous and previous != version:
+        client.set_registered_model_alias(name, PREVIOUS_CHAMPION, previous)
+    client.set_registered_model_tag(name, HISTORY_TAG, ",".join(history))
+    client.set_model_version_tag(name, version, "promoted_at", _now())
+    client.set_model_version_tag(name, version, "promotion_reason", reason)
+    logger.info("%s version %s is now %s (%s)", name, version, CHAMPION, reason)
+
+
+def load_model(name: str, ref: str) -> Pipeline:
+    """The sklearn pipeline of ``models:/<name>@<alias>`` or ``models:/<name>/<version>``."""
+    import mlflow.sklearn
+
+    uri = f"models:/{name}/{ref}" if ref.isdigit() else f"models:/{name}@{ref}"
+    return mlflow.sklearn.load_model(uri)
+
+
+def validation_auc(pipeline: Pipeline, validation: pd.DataFrame) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    proba = pipeline.predict_proba(validation[list(schema.INPUT_COLUMNS)])[:, 1]
+    return float(roc_auc_score(np.asarray(validation["label"]), proba))
+
+
+def promote_if_better(
+    version: str | None = None, validation: pd.DataFrame | None = None, *, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Make ``version`` (default: the ``challenger``) champion if it beats the champion on ``validation``.
+
+    Both models are re-scored on the same rows (default: the ``validation_data`` table).
+    A first model becomes champion without comparison. Returns ids and figures only.
+    """
+    from readmission import tracking
+
+    settings = settings or get_settings()
+    client = tracking.configure(settings)
+    name = settings.model_name
+    version = version or alias_version(client, name, CHALLENGER)
+    if version is None:
+        raise RegistryError(f"{name} has no {CHALLENGER}: train a model first")
+    champion = alias_version(client, name, CHAMPION)
+    result: dict[str, Any] = {"model_name": name, "challenger": version, "champion_before": champion}
+    history = _history(client, name)
+    if champion is None:
+        _set_champion(client, name, version, "first model", [*history, version])
+        return {**result, "promoted": True, "reason": "first model", "champion": version}
+    if champion == version:
+        return {**result, "promoted": False, "reason": "already champion", "champion": champion}
+    if validation is None:
+        from readmission.training import load_splits
+
+        validation = load_splits(settings)["validation"]
+    challenger_auc = validation_auc(load_model(name, version), validation)
+    champion_auc = validation_auc(load_model(name, champion), validation)
+    better = challenger_auc > champion_auc + settings.promotion_min_delta
+    reason = (
+        f"val_roc_auc {challenger_auc:.4f} vs champion v{champion} {champion_auc:.4f} "
+        f"(min delta {settings.promotion_min_delta}) on {len(validation)} rows"
+    )
+    client.set_model_version_tag(name, version, "promotion_check", reason)
+    client.set_model_version_tag(name, version, "promotion_decision", "promoted" if better else "rejected")
+    if better:
+        _set_champion(client, name, version, reason, [*history, version])
+    logger.info("%s v%s %s: %s", name, version, "promoted" if better else "not promoted", reason)
+    return {
+        **result,
+        "promoted": better,
+        "reason": reason,
+        "challenger_val_roc_auc": challenger_auc,
+        "champion_val_roc_auc": champion_auc,
+        "champion": version if better else champion,
+    }
+
+
+def promote(version: str, *, settings: Settings | None = None, reason: str = "forced by operator") -> dict[str, Any]:
+    """Operator override: make ``version`` champion whatever its metrics (tagged ``forced_promotion``)."""
+    from mlflow.exceptions import MlflowException
+
+    from readmission import tracking
+
+    settings = settings or get_settings()
+    client = tracking.configure(settings)
+    name = settings.model_name
+    try:
+        client.get_model_version(name, version)
+    except MlflowException as error:
+        raise RegistryError(f"{name} has no version {version}") from error
+    before = alias_version(client, name, CHAMPION)
+    if before != version:
+        _set_champion(client, name, version, reason, [*_history(client, name), version])
+    client.set_model_version_tag(name, version, "forced_promotion", f"{_now()} {reason}")
+    return {"model_name": name, "champion_before": before, "champion": version, "forced": True}
+
+
+def rollback(*, settings: Settings | None = None) -> dict[str, Any]:
+    """Move ``champion`` back to the previous champion (from ``champion_history``)."""
+    from readmission import tracking
+
+    settings = settings or get_settings()
+    client = tracking.configure(settings)
+    name = settings.model_name
+    current = alias_version(client, name, CHAMPION)
+    history = _history(client, name)
+    while history and history[-1] != current:
+        history.pop()  # the alias was moved outside this module: trust the alias
+    if len(history) < 2:
+        raise RegistryError(f"{name} has no previous champion to roll back to")
+    history.pop()
+    target = history[-1]
+    client.set_registered_model_alias(name, CHAMPION, target)
+    if len(history) >= 2:
+        client.set_registered_model_alias(name, PREVIOUS_CHAMPION, history[-2])
+    else:
+        client.delete_registered_model_alias(name, PREVIOUS_CHAMPION)
+    client.set_registered_model_tag(name, HISTORY_TAG, ",".join(history))
+    if current:
+        client.set_model_version_tag(name, current, "rolled_back_at", _now())
+    logger.info("%s rolled back from version %s to %s", name, current, target)
+    return {"model_name": name, "champion_before": current, "champion": target}
+
+
+def list_versions(*, settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Every version (newest first) with its aliases, candidate, data version and key metrics."""
+    from readmission import tracking
+
+    settings = settings or get_settings()
+    client = tracking.configure(settings)
+    name = settings.model_name
+    versions = client.search_model_versions(f"name='{name}'")
+    rows = []
+    for mv in sorted(versions, key=lambda v: int(v.version), reverse=True):
+        tags = dict(mv.tags or {})
+        rows.append(
+            {
+                "version": str(mv.version),
+                "aliases": sorted(mv.aliases or []),
+                "candidate": tags.get("candidate", ""),
+                "data_version": tags.get("data_version", ""),
+                **{key: float(tags[key]) if key in tags else None for key in LIST_METRICS},
+                "forced": "forced_promotion" in tags,
+            }
+        )
+    return rows
