@@ -109,7 +109,6 @@ def raw_input_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def log_model(pipeline: Pipeline, example: pd.DataFrame, metadata: dict[str, Any]) -> ModelInfo:
     """Log ``pipeline`` in the active run (skops, explicit requirements, raw-record signature)."""
-    import mlflow.sklearn
 
     # the input example has int64 columns by design (the schema says integers are never missing)
     with warnings.catch_warnings():
