@@ -1,0 +1,233 @@
+"""Inference API vs `mlflow models serve` vs a no-op endpoint, same model, same load generator.
+
+Trains and registers one model (the original GradientBoosting configuration) in a
+throwaway local MLflow store, then, one server at a time (pinned to CPU 0 when
+`taskset` exists), drives each with Locust `FastHttpUser` headless in a separate
+process (CPU 1) and prints req/s, p50 and p99; then times a 10,000-record batch
+through `/predict/batch` against the model called in-process.
+
+    .venv/bin/python benchmarks/serve.py [--run-time 20] [--users 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from tests import services  # noqa: E402 - reuse the process-group helpers
+
+from readmission import features, schema  # noqa: E402
+
+BIN = Path(sys.executable).parent
+MODEL = "bench-readmission"
+SKOPS = [
+    "readmission.features.RawRecordFeatures",
+    "sklearn.tree._tree.Tree",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.link.Interval",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn._loss._loss.CyHalfBinomialLoss",
+    "sklearn.ensemble._gb.VerboseReporter",
+    "sklearn.dummy.DummyClassifier",
+    "collections.OrderedDict",
+]
+UVICORN = ["--workers", "1", "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+
+
+def pinned(cpu: int, cmd: list[str]) -> list[str]:
+    return ["taskset", "-c", str(cpu), *cmd] if shutil.which("taskset") else cmd
+
+
+def load_raw() -> pd.DataFrame:
+    return pd.read_csv(
+        REPO / "ec2_api" / "data" / "diabetic_data.csv.gz",
+        keep_default_na=False,
+        na_values=["?"],
+        dtype={"payer_code": object, "medical_specialty": object},
+    )
+
+
+def records_of(frame: pd.DataFrame) -> list[dict]:
+    rows = frame[list(schema.INPUT_COLUMNS)].to_dict("records")
+    return [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()} for r in rows]
+
+
+def train_and_register(raw: pd.DataFrame, tracking_uri: str) -> None:
+    import mlflow
+    import mlflow.sklearn
+    from mlflow import MlflowClient
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    clean = features.clean(raw).frame.sample(20_000, random_state=0)
+    others = [c for c in features.CATEGORICAL_FEATURES if c != "medical_specialty"]
+    encoder = ColumnTransformer(
+        [
+            ("num", "passthrough", list(features.NUMERIC_FEATURES)),
+            ("specialty", OneHotEncoder(max_categories=11, handle_unknown="infrequent_if_exist", sparse_output=False),
+             ["medical_specialty"]),
+            ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), others),
+        ]
+    )  # fmt: skip
+    clf = GradientBoostingClassifier(n_estimators=100, max_depth=3, random_state=0)
+    pipeline = Pipeline([("features", features.RawRecordFeatures()), ("encode", encoder), ("model", clf)])
+    pipeline.fit(clean[list(schema.INPUT_COLUMNS)], clean["label"])
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment("bench")
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            pipeline, name="model", pip_requirements=["scikit-learn", "pandas", "skops"],
+            metadata={"threshold": 0.5, "data_version": "bench", "metrics": {}}, skops_trusted_types=SKOPS,
+            pyfunc_predict_fn="predict_proba",
+        )  # fmt: skip
+    version = mlflow.register_model(info.model_uri, MODEL).version
+    MlflowClient(tracking_uri).set_registered_model_alias(MODEL, "champion", version)
+
+
+def run_locust(url: str, target: str, run_time: int, users: int, workdir: Path) -> dict[str, float]:
+    prefix = workdir / f"locust-{target}"
+    cmd = [
+        str(BIN / "locust"), "-f", str(REPO / "locust" / "locustfile.py"), "--headless", "--host", url,
+        "-u", str(users), "-r", str(users), "--run-time", f"{run_time}s", "--csv", str(prefix),
+        "--only-summary", "--loglevel", "WARNING",
+    ]  # fmt: skip
+    env = {**os.environ, "LOCUST_TARGET": target, "PYTHONPATH": str(REPO / "src")}
+    subprocess.run(pinned(1, cmd), env=env, check=False, capture_output=True, timeout=run_time + 120)
+    with open(f"{prefix}_stats.csv") as handle:
+        row = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
+    return {
+        "rps": float(row["Requests/s"]),
+        "p50": float(row["50%"]),
+        "p99": float(row["99%"]),
+        "requests": float(row["Request Count"]),
+        "failures": float(row["Failure Count"]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run-time", type=int, default=20)
+    parser.add_argument("--users", type=int, default=20)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    tracking_uri = f"sqlite:///{work / 'mlflow.db'}"
+    env = {
+        "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_DISABLE_TELEMETRY": "true", "MODEL_NAME": MODEL,
+        "LOCAL_DIR": str(work / "var"), "MODEL_CACHE_DIR": str(work / "cache"), "LOG_LEVEL": "WARNING",
+        "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src"),
+    }  # fmt: skip
+    os.environ.update({k: v for k, v in env.items() if k.startswith("MLFLOW")})
+    raw = load_raw()
+    print("training and registering the model ...", flush=True)
+    train_and_register(raw, tracking_uri)
+
+    servers = {
+        "inference API (/predict)": (
+            "api",
+            [str(BIN / "uvicorn"), "--app-dir", str(REPO / "fastapi"), "main:app", *UVICORN],
+            "/ready",
+        ),
+        "mlflow models serve (/invocations)": (
+            "mlflow",
+            [
+                str(BIN / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                f"models:/{MODEL}@champion",
+                "--env-manager",
+                "local",
+                "--workers",
+                "1",
+                "-h",
+                "127.0.0.1",
+            ],
+            "/ping",
+        ),
+        "no-op endpoint (/noop)": (
+            "noop",
+            [str(BIN / "uvicorn"), "--app-dir", str(REPO / "benchmarks"), "noop_app:app", *UVICORN],
+            "/docs",
+        ),
+    }
+    results: dict[str, dict[str, float]] = {}
+    batch: dict[str, float] = {}
+    for label, (target, cmd, ready_path) in servers.items():
+        port = services.free_port()
+        full = [*cmd, "--port", str(port)] if target != "mlflow" else [*cmd, "-p", str(port)]
+        if target != "mlflow":
+            full += ["--host", "127.0.0.1"]
+        url = f"http://127.0.0.1:{port}"
+        print(f"load on {label} ...", flush=True)
+        with services.running(
+            pinned(0, full), ready=lambda u=url, p=ready_path: httpx.get(u + p, timeout=2).status_code == 200,
+            what=label, timeout=300, env=env, log_path=work / f"{target}.log",
+        ):  # fmt: skip
+            results[label] = run_locust(url, target, args.run_time, args.users, work)
+            if target == "api":
+                batch = batch_figures(url, raw, tracking_uri)
+
+    print()
+    print(f"{'server':38} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'failures':>8}")
+    for label, r in results.items():
+        print(f"{label:38} {r['rps']:9.1f} {r['p50']:8.1f} {r['p99']:8.1f} {r['requests']:9.0f} {r['failures']:8.0f}")
+    api, mlf, noop = (results[k] for k in servers)
+    print()
+    print(f"throughput vs mlflow serve : {api['rps'] / max(mlf['rps'], 1e-9):6.1f}x   (goal >= 15x)")
+    print(f"p99 vs mlflow serve        : {api['p99'] / max(mlf['p99'], 1e-9):6.3f}    (goal <= 0.1)")
+    print(f"throughput vs no-op        : {api['rps'] / max(noop['rps'], 1e-9):6.2f}    (goal >= 0.5)")
+    print(
+        f"batch of 10,000 via HTTP   : {batch['http_rows_s']:9.0f} rows/s; in-process model: "
+        f"{batch['inproc_rows_s']:9.0f} rows/s; ratio {batch['http_rows_s'] / batch['inproc_rows_s']:.2f} (goal >= 0.5)"
+    )
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def batch_figures(url: str, raw: pd.DataFrame, tracking_uri: str, repeats: int = 3) -> dict[str, float]:
+    import mlflow.sklearn
+
+    sample = raw.sample(10_000, random_state=3)
+    records = records_of(sample)
+    import orjson
+
+    body = orjson.dumps({"records": records})  # what a client sends; its own encoding is not server time
+    http_times = []
+    with httpx.Client(base_url=url, timeout=300) as client:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            answer = client.post("/predict/batch", content=body, headers={"content-type": "application/json"})
+            http_times.append(time.perf_counter() - start)
+            assert answer.status_code == 200, answer.text[:500]
+            assert answer.json()["scored"] == len(records)
+    pipeline = mlflow.sklearn.load_model(f"models:/{MODEL}@champion")
+    frame = pd.DataFrame(records, columns=list(schema.INPUT_COLUMNS))
+    inproc_times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        pipeline.predict_proba(frame)
+        inproc_times.append(time.perf_counter() - start)
+    return {
+        "http_rows_s": len(records) / statistics.median(http_times),
+        "inproc_rows_s": len(records) / statistics.median(inproc_times),
+    }
+
+
+if __name__ == "__main__":
+    main()
