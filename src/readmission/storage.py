@@ -309,10 +309,35 @@ def _load_data_infile(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame)
         try:
             cursor.execute(sql, (path,))
             return int(cursor.rowcount)
+        except Exception as error:
+            code = error.args[0] if error.args else None
+            if code not in _LOCAL_INFILE_DISABLED:
+                raise
+            logger.warning("LOAD DATA LOCAL INFILE is disabled on the server (set local_infile=1 there); "
+                           "using multi-row INSERT IGNORE")  # fmt: skip
         finally:
             cursor.close()
     finally:
         os.unlink(path)
+    return _multirow_insert_ignore(conn, table, frame)
+
+
+_LOCAL_INFILE_DISABLED = frozenset({1148, 2068, 3948, 4166})
+"""MySQL/MariaDB error codes meaning the server or client refuses ``LOAD DATA LOCAL``."""
+
+
+def _multirow_insert_ignore(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
+    """``INSERT IGNORE`` through PyMySQL's executemany, which sends multi-row statements."""
+    preparer = conn.dialect.identifier_preparer
+    columns = ", ".join(preparer.quote(name) for name in frame.columns)
+    placeholders = ", ".join("%s" for _ in frame.columns)
+    sql = f"INSERT IGNORE INTO {preparer.format_table(table)} ({columns}) VALUES ({placeholders})"
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, list(_python_rows(frame)))
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
 
 
 def replace_table(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:

@@ -139,3 +139,15 @@ def test_a_source_that_stays_down_raises_a_clear_error_and_writes_nothing(dbs):
         with pytest.raises(DataSourceUnavailableError):
             ingest.ingest_all(dbs.raw, client)
     assert _counts(dbs.raw) == (0, 0, 0)
+
+
+def test_a_server_without_local_infile_falls_back_to_multirow_inserts(mariadb, sample):
+    engine = storage.raw_engine(mariadb.fresh_database("noinfile"))
+    mariadb.admin("SET GLOBAL local_infile = 0")
+    try:
+        first = ingest.ingest_records(engine, sample[:700], 1)
+        again = ingest.ingest_records(engine, sample[:700], 1)
+    finally:
+        mariadb.admin("SET GLOBAL local_infile = 1")
+    assert (first.inserted, again.inserted, again.duplicates) == (700, 0, 700)
+    assert storage.count_rows(engine, storage.diabetes_raw) == 700
