@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,13 +64,10 @@ def run_once(
     if bag.import_errors:
         raise RuntimeError(f"the DAG folder has import errors: {bag.import_errors}")
     dag = bag.dags[DAG_ID]
-    if logical_date is None:
-        dag_run = dag.test(run_conf=conf, mark_success_pattern=mark_success)
-    else:
-        # run_after makes the run id (manual__<run_after>) the same as the first time: a true re-run.
-        dag_run = dag.test(
-            run_conf=conf, logical_date=logical_date, run_after=logical_date, mark_success_pattern=mark_success
-        )
+    # run_after = logical_date makes the run id manual__<logical_date>: passing the same date
+    # again re-runs that very run (dag.test clears and replaces it) instead of starting a new one.
+    when = logical_date or datetime.now(UTC)
+    dag_run = dag.test(run_conf=conf, logical_date=when, run_after=when, mark_success_pattern=mark_success)
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
 

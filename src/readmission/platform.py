@@ -110,6 +110,7 @@ class Child:
     log_path: Path
     stop_signal: int = signal.SIGTERM
     log_file: IO[bytes] | None = field(default=None, repr=False)
+    stop_timeout: float = 20.0
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -120,7 +121,8 @@ class Child:
         except OSError:
             return ""
 
-    def stop(self, timeout: float = 20) -> None:
+    def stop(self, timeout: float | None = None) -> None:
+        timeout = self.stop_timeout if timeout is None else timeout
         if self.alive():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, self.stop_signal)
@@ -310,6 +312,7 @@ class Platform:
 
         cmd = [sys.executable, "-m", "readmission.dagrun", "--conf", json.dumps(conf)]
         child = self.spawn("pipeline", cmd)
+        child.stop_timeout = 5  # a task busy in native code ignores SIGTERM: do not wait for it long
         with _follow(child.log_path, _progress):
             child.process.wait()
         self.children.remove(child)
@@ -442,10 +445,11 @@ def run(
     logging.getLogger("httpx").setLevel(logging.WARNING)  # readiness polls are not news
     platform = Platform(settings, airflow_ui=airflow_ui, batches=batches)
 
-    def on_sigterm(_signum: int, _frame: object) -> None:
+    def on_signal(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    # Explicit handlers: a shell that starts `make run` in the background ignores SIGINT.
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         platform.up()
         on_ready(platform)
@@ -454,8 +458,11 @@ def run(
     except KeyboardInterrupt:
         logger.info("interrupted: stopping every service")
     finally:
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
         platform.down()
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return platform
 
 
