@@ -286,6 +286,7 @@ class Platform:
             "AIRFLOW__API_AUTH__JWT_SECRET": self._secret("airflow_jwt_secret"),
         }
         child = self.spawn("airflow", [str(VENV_BIN / "airflow"), "standalone"], env=env, stop_signal=signal.SIGINT)
+        child.stop_timeout = 30  # SIGINT lets standalone stop its scheduler, api-server and workers
         self.wait_ready(child, http_ready(url + "/api/v2/monitor/health", ok=lambda r: r.is_success), timeout=300)
         self.urls["Airflow UI"] = url
         passwords = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
