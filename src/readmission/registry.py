@@ -198,13 +198,17 @@ def list_versions(*, settings: Settings | None = None) -> list[dict[str, Any]]:
     client = tracking.configure(settings)
     name = settings.model_name
     versions = client.search_model_versions(f"name='{name}'")
+    aliases: dict[str, list[str]] = {}
+    if versions:  # search results carry no aliases: read them from the registered model
+        for alias, version in client.get_registered_model(name).aliases.items():
+            aliases.setdefault(str(version), []).append(alias)
     rows = []
     for mv in sorted(versions, key=lambda v: int(v.version), reverse=True):
         tags = dict(mv.tags or {})
         rows.append(
             {
                 "version": str(mv.version),
-                "aliases": sorted(mv.aliases or []),
+                "aliases": sorted(aliases.get(str(mv.version), [])),
                 "candidate": tags.get("candidate", ""),
                 "data_version": tags.get("data_version", ""),
                 **{key: float(tags[key]) if key in tags else None for key in LIST_METRICS},

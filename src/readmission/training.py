@@ -62,8 +62,14 @@ BASELINE_PARAMS: dict[str, Any] = {"n_estimators": 200, "learning_rate": 0.05, "
 LOGISTIC_GRID: tuple[dict[str, Any], ...] = ({"C": 0.1},)
 HIST_GB_GRID: tuple[dict[str, Any], ...] = (
     {"learning_rate": 0.1, "max_leaf_nodes": 15, "min_samples_leaf": 100, "l2_regularization": 1.0},
+    {
+        "learning_rate": 0.1,
+        "max_leaf_nodes": 31,
+        "min_samples_leaf": 200,
+        "l2_regularization": 3.0,
+        "max_features": 0.5,
+    },
     {"learning_rate": 0.05, "max_leaf_nodes": 15, "min_samples_leaf": 100, "l2_regularization": 1.0},
-    {"learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 200, "l2_regularization": 3.0},
     {"learning_rate": 0.1, "max_leaf_nodes": 7, "min_samples_leaf": 50, "l2_regularization": 0.0},
 )
 """Searched in this order until ``TRAIN_TIME_BUDGET_SECONDS`` is spent (the first always runs)."""
@@ -258,21 +264,17 @@ def load_splits(settings: Settings | None = None) -> dict[str, pd.DataFrame]:
 
 
 def load_manifest(uri: str | None, settings: Settings | None = None) -> dict[str, Any] | None:
-    """The export manifest at ``uri`` (local path, ``file://`` or ``s3://``); None when there is none."""
+    """The export manifest at ``uri`` (a manifest or the dataset root: its latest); None when there is none."""
+    from readmission import export
+
     if not uri:
         return None
     settings = settings or get_settings()
-    if uri.startswith("s3://"):
-        import boto3
-
-        bucket, _, key = uri.removeprefix("s3://").partition("/")
-        body = boto3.client("s3", endpoint_url=settings.s3_endpoint_url).get_object(Bucket=bucket, Key=key)["Body"]
-        return dict(json.loads(body.read()))
-    path = Path(uri.removeprefix("file://"))
-    if not path.exists():
-        logger.warning("no export manifest at %s: training without file lineage", path)
+    try:
+        return export.read_manifest(uri, s3_endpoint_url=settings.s3_endpoint_url)
+    except Exception as error:  # a missing manifest only loses file lineage, never the training
+        logger.warning("no export manifest at %s (%s): training without file lineage", uri, error)
         return None
-    return dict(json.loads(path.read_text()))
 
 
 def manifest_files(manifest: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -498,11 +500,17 @@ def _log_lineage(
     frames: Mapping[str, pd.DataFrame], manifest: Mapping[str, Any] | None, version_id: str, target: str
 ) -> None:
     """``mlflow.data`` inputs: each split with its Parquet file as source and the file SHA-256 as digest."""
+    files = manifest_files(manifest)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+        _log_inputs(frames, files, version_id)
+
+
+def _log_inputs(frames: Mapping[str, pd.DataFrame], files: dict[str, dict[str, Any]], version_id: str) -> None:
     import mlflow
     from mlflow.data.pandas_dataset import from_pandas
 
-    files = manifest_files(manifest)
-    warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
     for name, frame in frames.items():
         entry = files.get(name) or files.get({"validation": "val"}.get(name, name)) or {}
         source = entry.get("uri") or f"clean_data_db/{name}"
@@ -532,4 +540,4 @@ def train_from_database(
 
 
 def _default_manifest_uri(settings: Settings) -> str:
-    return settings.resolved_dataset_uri.rstrip("/") + "/manifest.json"
+    return settings.resolved_dataset_uri

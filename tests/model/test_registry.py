@@ -1,0 +1,150 @@
+"""Logging and the registry against a real `mlflow server` (MariaDB backend, S3 artifacts)."""
+
+from __future__ import annotations
+
+import secrets
+
+import mlflow
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from readmission import registry, training
+from readmission.config import Settings, get_settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.model]
+
+
+@pytest.fixture(scope="module")
+def settings(mlflow_server, tmp_path_factory) -> Settings:
+    return Settings(
+        local_dir=tmp_path_factory.mktemp("registry"),
+        mlflow_tracking_uri=mlflow_server.tracking_uri,
+        mlflow_experiment_name="registry-tests",
+        model_name=f"registry-test-{secrets.token_hex(3)}",
+        train_time_budget_seconds=1,
+    )
+
+
+@pytest.fixture(scope="module")
+def first(settings, small_splits) -> training.TrainResult:
+    """A good model (logistic + one HistGradientBoosting configuration)."""
+    manifest = {
+        "data_version": "test-v1",
+        "target": "any",
+        "splits": {
+            name: {"uri": f"s3://datasets/test-v1/{name}.parquet", "sha256": f"{i:064x}", "rows": len(frame)}
+            for i, (name, frame) in enumerate(small_splits.items())
+        },
+    }
+    return training.train_and_log(
+        small_splits["train"],
+        small_splits["validation"],
+        small_splits["test"],
+        manifest,
+        settings=settings,
+        families=(training.LOGISTIC, training.HIST_GB),
+    )
+
+
+@pytest.fixture(scope="module")
+def decisions(settings, small_splits, first) -> dict[str, dict]:
+    """First model promoted; then a deliberately worse one (shuffled labels) registered and checked."""
+    promoted_first = registry.promote_if_better(first.version, small_splits["validation"], settings=settings)
+    rng = np.random.default_rng(0)
+    noisy = small_splits["train"].assign(label=rng.permutation(small_splits["train"]["label"].to_numpy()))
+    worse = training.train_and_log(
+        noisy, small_splits["validation"], small_splits["test"], settings=settings, families=(training.LOGISTIC,)
+    )
+    rejected = registry.promote_if_better(worse.version, small_splits["validation"], settings=settings)
+    return {"first": promoted_first, "worse": {"version": worse.version, **rejected}}
+
+
+def client(settings: Settings) -> mlflow.MlflowClient:
+    return mlflow.MlflowClient(settings.resolved_mlflow_tracking_uri)
+
+
+def test_run_has_metrics_params_lineage_and_artifacts(settings, first) -> None:
+    run = client(settings).get_run(first.run_id)
+    metrics = run.data.metrics
+    for split in ("val", "test"):
+        for name in ("roc_auc", "pr_auc", "brier", "log_loss", "accuracy", "f1"):
+            assert f"{split}_{name}" in metrics
+    assert 0.6 < metrics["val_roc_auc"] < 0.8
+    assert any(key.startswith("test_group_race_") for key in metrics)
+    assert any(key.startswith("test_group_age_") for key in metrics)
+    assert run.data.params["data_version"] == "test-v1"
+    assert run.data.params["candidates_tried"] >= "2"
+    inputs = {d.dataset.name: d.dataset for d in run.inputs.dataset_inputs}
+    assert inputs["train@test-v1"].digest == f"{0:064x}"[:36]
+    assert "s3://datasets/test-v1/train.parquet" in inputs["train@test-v1"].source
+    artifacts = {a.path for a in client(settings).list_artifacts(first.run_id)}
+    assert {"model_card.md", "per_group.csv", "calibration.csv", "candidates.json", "plots"} <= artifacts
+    plots = {a.path for a in client(settings).list_artifacts(first.run_id, "plots")}
+    for name in ("roc", "pr", "calibration", "confusion_matrix", "permutation_importance"):
+        assert f"plots/test_{name}.png" in plots
+    card = mlflow.artifacts.load_text(f"runs:/{first.run_id}/model_card.md")
+    assert "## Per-group results" in card
+    assert "## Limitations" in card
+
+
+def test_version_has_tags_metadata_and_challenger(settings, first) -> None:
+    version = client(settings).get_model_version(settings.model_name, first.version)
+    assert version.tags["data_version"] == "test-v1"
+    assert float(version.tags["threshold"]) == pytest.approx(first.threshold, abs=1e-6)
+    assert float(version.tags["val_roc_auc"]) == pytest.approx(first.metrics["val_roc_auc"], abs=1e-6)
+    info = mlflow.models.get_model_info(f"models:/{settings.model_name}/{first.version}")
+    assert info.metadata["threshold"] == pytest.approx(first.threshold)
+    assert info.metadata["data_version"] == "test-v1"
+    assert info.metadata["target"] == "any"
+    assert "test_roc_auc" in info.metadata["metrics"]
+
+
+def test_first_becomes_champion_and_worse_is_not_promoted(settings, first, decisions) -> None:
+    assert decisions["first"]["promoted"] is True
+    assert decisions["first"]["reason"] == "first model"
+    worse = decisions["worse"]
+    assert worse["promoted"] is False
+    assert worse["challenger_val_roc_auc"] < worse["champion_val_roc_auc"]
+    c = client(settings)
+    assert c.get_model_version_by_alias(settings.model_name, "champion").version == first.version
+    assert c.get_model_version_by_alias(settings.model_name, "challenger").version == worse["version"]
+    assert c.get_model_version(settings.model_name, worse["version"]).tags["promotion_decision"] == "rejected"
+
+
+def test_forced_promote_then_rollback(settings, first, decisions) -> None:
+    worse = decisions["worse"]["version"]
+    result = registry.promote(worse, settings=settings)
+    c = client(settings)
+    assert result["champion"] == worse
+    assert c.get_model_version_by_alias(settings.model_name, "champion").version == worse
+    assert c.get_model_version_by_alias(settings.model_name, "previous_champion").version == first.version
+    assert "forced_promotion" in c.get_model_version(settings.model_name, worse).tags
+
+    rolled = registry.rollback(settings=settings)
+    assert rolled == {"model_name": settings.model_name, "champion_before": worse, "champion": first.version}
+    assert c.get_model_version_by_alias(settings.model_name, "champion").version == first.version
+    with pytest.raises(registry.RegistryError, match="no previous champion"):
+        registry.rollback(settings=settings)
+    with pytest.raises(registry.RegistryError, match="no version 999"):
+        registry.promote("999", settings=settings)
+
+
+def test_models_command_lists_versions_and_aliases(settings, first, decisions, monkeypatch) -> None:
+    from readmission.cli import app
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.resolved_mlflow_tracking_uri)
+    monkeypatch.setenv("MODEL_NAME", settings.model_name)
+    monkeypatch.setenv("LOCAL_DIR", str(settings.local_dir))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["models"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines()[1:]}
+    assert "champion" in lines[first.version]
+    assert "challenger" in lines[decisions["worse"]["version"]]
+    rows = registry.list_versions(settings=settings)
+    assert [row["version"] for row in rows][-1] == first.version
+    assert rows[-1]["val_roc_auc"] == pytest.approx(first.metrics["val_roc_auc"], abs=1e-6)
