@@ -63,7 +63,12 @@ def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
 
 
 def _history(client: MlflowClient, name: str) -> list[str]:
-    value = client.get_registered_model(name).tags.get(HISTORY_TAG, "")
+    from mlflow.exceptions import MlflowException
+
+    try:
+        value = client.get_registered_model(name).tags.get(HISTORY_TAG, "")
+    except MlflowException as error:
+        raise RegistryError(f"{name} is not registered: train a model first") from error
     return [part for part in value.split(",") if part]
 
 

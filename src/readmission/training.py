@@ -197,7 +197,7 @@ def sweep(
 
     The features are computed once and each encoder kind is fitted once on
     ``train``; the first configuration of every family always runs, later
-    ones only while ``budget_seconds`` lasts. ``threads`` caps OpenMP/BLAS threads:
+    ones only when they are expected to end within ``budget_seconds``. ``threads`` caps OpenMP/BLAS threads:
     on a small shared machine HistGradientBoosting with more threads than free
     cores spins and runs up to 10x slower.
     """
@@ -229,13 +229,16 @@ def _sweep(
             encoder = make_encoder(top_specialties, mode).fit(train_features)
             encoded[mode] = (encoder, encoder.transform(train_features), encoder.transform(val_features))
         encoder, x_train, x_val = encoded[mode]
+        slowest = 0.0
         for index, params in enumerate(_grid(family)):
-            if index > 0 and time.perf_counter() - started > budget_seconds:
+            # skip when the next fit would likely end past the budget (estimated by this family's slowest fit)
+            if index > 0 and time.perf_counter() - started + slowest > budget_seconds:
                 result.skipped.append(f"{family}{params}")
                 continue
             fit_started = time.perf_counter()
             classifier = clone(_classifier(family, params, seed)).fit(x_train, y_train)
             seconds = time.perf_counter() - fit_started
+            slowest = max(slowest, seconds)
             auc = float(roc_auc_score(y_val, classifier.predict_proba(x_val)[:, 1]))
             pipeline = Pipeline(
                 [("features", features.RawRecordFeatures()), ("encode", encoder), ("model", classifier)]

@@ -128,6 +128,9 @@ def test_forced_promote_then_rollback(settings, first, decisions) -> None:
         registry.rollback(settings=settings)
     with pytest.raises(registry.RegistryError, match="no version 999"):
         registry.promote("999", settings=settings)
+    unknown = settings.model_copy(update={"model_name": f"unknown-{secrets.token_hex(3)}"})
+    with pytest.raises(registry.RegistryError, match="not registered"):
+        registry.rollback(settings=unknown)
 
 
 def test_models_command_lists_versions_and_aliases(settings, first, decisions, monkeypatch) -> None:
