@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,10 +87,8 @@ def stop_process_group(process: subprocess.Popen, sig: int = signal.SIGTERM) -> 
         os.killpg(process.pid, sig)
         process.wait(timeout=15)
     except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         process.wait(timeout=5)
 
 
@@ -184,7 +182,7 @@ def mariadb_server(base_dir: Path) -> Iterator[MariaDB]:
 class S3Server:
     endpoint_url: str
 
-    def client(self):  # noqa: ANN201 - boto3 client
+    def client(self):
         import boto3
 
         return boto3.client(
