@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     model_name: str = "diabetes-readmission"
     promotion_min_delta: float = 0.0
     train_time_budget_seconds: float = Field(default=60.0, gt=0)
+    train_candidates: str = "baseline_gb,logistic,hist_gb"
     random_seed: int = 42
 
     # The inference API
@@ -136,6 +137,10 @@ class Settings(BaseSettings):
     @property
     def resolved_model_cache_dir(self) -> Path:
         return self.model_cache_dir or self.local_dir / "model_cache"
+
+    @property
+    def candidate_families(self) -> tuple[str, ...]:
+        return tuple(part.strip() for part in self.train_candidates.split(",") if part.strip())
 
     @property
     def instance_ids(self) -> list[str]:

@@ -169,6 +169,10 @@ class Platform:
         }
         if "pipeline_retry_delay_seconds" not in explicit:
             self.env["PIPELINE_RETRY_DELAY_SECONDS"] = "5"
+        if "train_candidates" not in explicit:
+            # A quick first bring-up: the original GradientBoosting baseline alone takes 1-2 minutes on
+            # 2 cores and never wins; `readmission train` and benchmarks/train.py still compare with it.
+            self.env["TRAIN_CANDIDATES"] = "logistic,hist_gb"
 
     # ----------------------------------------------------------------- processes
 

@@ -348,13 +348,17 @@ def train_and_log(
     manifest: Mapping[str, Any] | str | None = None,
     *,
     settings: Settings | None = None,
-    families: Sequence[str] = CANDIDATES,
+    families: Sequence[str] | None = None,
     register: bool = True,
 ) -> TrainResult:
     """Fit the candidates, pick the best on validation ROC-AUC, log everything, register a ``challenger``."""
     from readmission import tracking
 
     settings = settings or get_settings()
+    families = tuple(families or settings.candidate_families)
+    unknown = set(families) - set(CANDIDATES)
+    if unknown:
+        raise ValueError(f"unknown candidate families {sorted(unknown)}; choose from {', '.join(CANDIDATES)}")
     if isinstance(manifest, str):
         manifest = load_manifest(manifest, settings)
     frames = {"train": train, "validation": validation, **({"test": test} if test is not None else {})}
