@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import numpy as np
 import orjson
-import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from readmission import schema
@@ -25,6 +24,7 @@ from readmission.serving.metrics import MetricsMiddleware, ServingMetrics
 from readmission.serving.model_manager import LoadedModel, ModelManager, ModelUnavailableError
 from readmission.serving.records import (
     BatchPrediction,
+    BatchValidator,
     Prediction,
     batch_request_schema,
     format_error,
@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
     metrics = manager.metrics if manager is not None else ServingMetrics()
     manager = manager or ModelManager(settings, metrics)
     Record = patient_record_model()
-    record_list = TypeAdapter(list[Record])  # type: ignore[valid-type]
+    validator = BatchValidator(Record)
     input_columns = list(schema.INPUT_COLUMNS)
     max_batch = settings.max_batch_records
 
@@ -102,6 +102,20 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
         ),
         lifespan=lifespan,
     )
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """The generated schema plus ``PatientRecord`` (routes read raw bodies, so FastAPI does not add it)."""
+        if app.openapi_schema is None:
+            document = default_openapi()
+            record_schema = Record.model_json_schema(ref_template="#/components/schemas/{model}")
+            components = document.setdefault("components", {}).setdefault("schemas", {})
+            components.update(record_schema.pop("$defs", {}))
+            components["PatientRecord"] = record_schema
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.manager = manager
     app.state.metrics = metrics
@@ -169,49 +183,35 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
         )
 
     def score_batch(model: LoadedModel, raw: list[Any]) -> dict[str, Any]:
-        problems: dict[int, list[str]] = defaultdict(list)
-        try:
-            record_list.validate_python(raw)
-        except ValidationError as error:
-            for item in error.errors():
-                loc = item.get("loc", ())
-                index = loc[0] if loc and isinstance(loc[0], int) else -1
-                problems[index].append(format_error(item, skip=1))
-        valid = [i for i in range(len(raw)) if i not in problems]
-        risks: list[float] = []
-        if valid:
-            rows = raw if len(valid) == len(raw) else [raw[i] for i in valid]
-            frame = pd.DataFrame.from_records(rows, columns=input_columns)
-            try:
-                risks = model.predictor.predict_frame(frame).tolist()
-            except (ValueError, KeyError) as error:  # e.g. a level the encoder rejects
-                raise UnknownCategoryError(str(error)) from error
+        """Validate by column, score the valid records in one vectorised call, report the others by index."""
+        batch = validator.validate(raw)
+        risks = model.predictor.predict_frame(batch.frame) if len(batch.valid) else np.empty(0)
         threshold = model.threshold
-        predictions: list[dict[str, Any] | None] = [None] * len(raw)
-        positives = 0
-        for index, risk in zip(valid, risks, strict=True):
-            positive = risk >= threshold
-            positives += positive
-            predictions[index] = {
-                "readmission_risk": risk,
-                "prediction": int(positive),
-                "risk_band": risk_band(risk, threshold),
-            }
-            metrics.risk.observe(risk)
-        metrics.predictions.labels(outcome="readmission").inc(positives)
-        metrics.predictions.labels(outcome="no_readmission").inc(len(risks) - positives)
-        if problems:
-            metrics.invalid_records.labels(endpoint="/predict/batch").inc(len(problems))
+        positive = risks >= threshold
+        bands = np.where(positive, "high", np.where(risks >= MEDIUM_RISK_FRACTION * threshold, "medium", "low"))
+        scored = [
+            {"readmission_risk": risk, "prediction": int(flag), "risk_band": band}
+            for risk, flag, band in zip(risks.tolist(), positive.tolist(), bands.tolist(), strict=True)
+        ]
+        if batch.errors:
+            predictions: list[dict[str, Any] | None] = [None] * batch.count
+            for index, prediction in zip(batch.valid.tolist(), scored, strict=True):
+                predictions[index] = prediction
+        else:
+            predictions = list(scored)
+        metrics.observe_predictions(risks, int(positive.sum()))
+        if batch.errors:
+            metrics.invalid_records.labels(endpoint="/predict/batch").inc(len(batch.errors))
         return {
             "model_name": model.name,
             "model_version": model.version,
             "model_alias": model.alias,
             "loaded_at": model.loaded_at_iso,
             "threshold": threshold,
-            "count": len(raw),
-            "scored": len(risks),
+            "count": batch.count,
+            "scored": len(scored),
             "predictions": predictions,
-            "errors": [{"index": i, "errors": msgs} for i, msgs in sorted(problems.items())],
+            "errors": [{"index": i, "errors": msgs} for i, msgs in sorted(batch.errors.items())],
         }
 
     @app.post(

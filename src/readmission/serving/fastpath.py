@@ -174,6 +174,22 @@ class _CategoricalBlock:
                 encoded = unseen
             row[index] = encoded
 
+    def fill_many(self, out: np.ndarray, frame: pd.DataFrame) -> None:
+        """The block's columns of ``out`` (n rows) from engineered features: one lookup per distinct value."""
+        out[:, self.start : self.start + len(self.base)] = self.base
+        for column, index, table, unseen in self.tables:
+            codes, uniques = pd.factorize(frame[column], use_na_sentinel=False)
+            rows = []
+            for value in uniques:
+                encoded = table.get(value)
+                if encoded is None:
+                    if unseen is None:
+                        raise UnknownCategoryError(f"{column} {value!r} is not a level the model knows")
+                    encoded = unseen
+                rows.append(encoded)
+            if rows:
+                out[:, index] = np.stack(rows)[codes]
+
 
 class CompiledEncoder:
     """A fitted ``ColumnTransformer`` as numeric ops and lookup tables into one float64 row."""
@@ -203,22 +219,35 @@ class CompiledEncoder:
         """The encoded row (1-D, float64) of one engineered record."""
         row = np.empty(self.width, dtype=np.float64)
         for columns, out, ops in self.numeric:
-            values = np.array([record[c] for c in columns], dtype=np.float64)
-            for op, param in ops:
-                if op == "sub":
-                    values -= param
-                elif op == "div":
-                    values /= param
-                elif op == "mul":
-                    values *= param
-                elif op == "add":
-                    values += param
-                else:  # fill
-                    values = np.where(np.isnan(values), param, values)
-            row[out] = values
+            row[out] = _apply(ops, np.array([record[c] for c in columns], dtype=np.float64))
         for block in self.categorical:
             block.fill(row, record)
         return row
+
+    def encode_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        """The encoded rows (2-D, float64) of engineered records: what the fitted transformer returns."""
+        out = np.empty((len(frame), self.width), dtype=np.float64)
+        for columns, where, ops in self.numeric:
+            out[:, where] = _apply(ops, frame[columns].to_numpy(dtype=np.float64, copy=True))
+        for block in self.categorical:
+            block.fill_many(out, frame)
+        return out
+
+
+def _apply(ops: list[tuple[str, np.ndarray]], values: np.ndarray) -> np.ndarray:
+    """The numeric ops, in place, in sklearn's order (rows broadcast against per-column parameters)."""
+    for op, param in ops:
+        if op == "sub":
+            values -= param
+        elif op == "div":
+            values /= param
+        elif op == "mul":
+            values *= param
+        elif op == "add":
+            values += param
+        else:  # fill
+            values = np.where(np.isnan(values), param, values)
+    return values
 
 
 def _column_names(spec: Any, feature_names: list[str]) -> list[str]:
@@ -387,11 +416,14 @@ class FastPredictor:
         self.kind = "pipeline"
         self._encode: Callable[[Mapping[str, Any]], np.ndarray] | None = None
         self._score: Scorer | None = None
+        self._encoder: CompiledEncoder | None = None
+        self._classifier: Any = None
         try:
             self._compile()
         except UnsupportedModelError as error:
             logger.warning("fast path disabled, scoring through the pipeline: %s", error)
             self._encode = self._score = None
+            self._encoder = self._classifier = None
             self.kind = "pipeline"
 
     def _compile(self) -> None:
@@ -404,6 +436,7 @@ class FastPredictor:
             raise UnsupportedModelError(f"first step {type(first).__name__}")
         compiled = CompiledEncoder(encoder)
         self._encode = compiled.encode
+        self._encoder, self._classifier = compiled, classifier
         try:
             self._score, kind = _compile_classifier(classifier)
         except UnsupportedModelError as error:
@@ -421,19 +454,46 @@ class FastPredictor:
         """Risk of one validated raw record."""
         if self._encode is not None and self._score is not None:
             return self._score(self._encode(features.engineer_record(record)))
-        return float(self.predict_frame(pd.DataFrame([dict(record)], columns=list(schema.INPUT_COLUMNS)))[0])
+        return float(self._pipeline_proba(pd.DataFrame([dict(record)], columns=list(schema.INPUT_COLUMNS)))[0])
 
     def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
-        """Risks of many raw records (vectorised ``features.engineer`` + the fitted steps)."""
-        proba = self.pipeline.predict_proba(frame)
+        """Risks of many raw records: ``features.engineer``, the compiled encoder on arrays, the classifier.
+
+        Without a compiled encoder, the pipeline itself. A level the fitted encoder rejects raises
+        ``UnknownCategoryError`` either way.
+        """
+        if self._encoder is None:
+            return self._pipeline_proba(frame)
+        encoded = self._encoder.encode_frame(features.engineer(frame))
+        return np.asarray(self._classifier.predict_proba(encoded)[:, 1], dtype=np.float64)
+
+    def _pipeline_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        try:
+            proba = self.pipeline.predict_proba(frame)
+        except (ValueError, KeyError) as error:  # e.g. a level the encoder rejects
+            raise UnknownCategoryError(str(error)) from error
         return np.asarray(proba[:, 1], dtype=np.float64)
 
     def verify(self, records: Sequence[Mapping[str, Any]], rtol: float = 1e-9) -> float:
-        """Compare the fast path with the pipeline; disable it on a mismatch. Returns the max abs difference."""
-        if not self.compiled or not records:
+        """Compare both fast paths with the pipeline; disable a path on a mismatch. Returns the max abs difference."""
+        if not records or (not self.compiled and self._encoder is None):
             return 0.0
         frame = pd.DataFrame([dict(r) for r in records], columns=list(schema.INPUT_COLUMNS))
-        expected = self.predict_frame(frame)
+        expected = self._pipeline_proba(frame)
+        worst = 0.0
+        if self._encoder is not None:
+            try:
+                batch = self.predict_frame(frame)
+                worst = float(np.max(np.abs(batch - expected)))
+                ok = bool(np.allclose(batch, expected, rtol=rtol, atol=1e-12))
+            except Exception as error:
+                logger.warning("vectorised path failed its self-check (%s)", error)
+                worst, ok = math.inf, False
+            if not ok:
+                logger.warning("vectorised path differs from the pipeline by %.3g: batches use the pipeline", worst)
+                self._encoder = self._classifier = None
+        if not self.compiled:
+            return worst
         try:
             got = np.array([self.predict_record(r) for r in records])
         except Exception as error:
@@ -441,7 +501,7 @@ class FastPredictor:
             self._encode = self._score = None
             self.kind = "pipeline"
             return math.inf
-        worst = float(np.max(np.abs(got - expected)))
+        worst = max(worst, float(np.max(np.abs(got - expected))))
         if not np.allclose(got, expected, rtol=rtol, atol=1e-12):
             logger.warning("fast path differs from the pipeline by %.3g: disabled", worst)
             self._encode = self._score = None

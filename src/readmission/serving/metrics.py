@@ -6,6 +6,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
 
@@ -74,6 +75,28 @@ class ServingMetrics:
     def observe_prediction(self, risk: float, positive: bool) -> None:
         (self._positive if positive else self._negative).inc()
         self.risk.observe(risk)
+
+    def observe_predictions(self, risks: np.ndarray, positives: int) -> None:
+        """Many scored records at once: counters by outcome and the risk histogram, one update per bucket."""
+        self._positive.inc(positives)
+        self._negative.inc(len(risks) - positives)
+        if not len(risks):
+            return
+        histogram: Any = self.risk
+        bounds = getattr(histogram, "_upper_bounds", None)
+        buckets = getattr(histogram, "_buckets", None)
+        total = getattr(histogram, "_sum", None)
+        if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
+            for risk in risks.tolist():  # prometheus-client internals changed: the public API
+                histogram.observe(risk)
+            return
+        # Histogram.observe counts a value in the first bucket whose upper bound is >= it
+        slots = np.searchsorted(np.asarray(bounds, dtype=np.float64), risks, side="left")
+        counts = np.bincount(slots, minlength=len(bounds))
+        for bucket, amount in zip(buckets, counts.tolist(), strict=False):
+            if amount:
+                bucket.inc(amount)
+        total.inc(float(np.sum(risks)))
 
     def set_model(self, name: str, version: str, alias: str, source: str, loaded_at: float) -> None:
         self.model_info.clear()

@@ -9,10 +9,19 @@ Validation is strict: ``"5"`` is not a count and ``true`` is not a code.
 
 from __future__ import annotations
 
+import importlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
+from operator import itemgetter
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+import numpy as np
+import orjson
+import pandas as pd
+from pandas.api.types import infer_dtype
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from readmission import schema
 from readmission.schema import Column, Kind
@@ -153,3 +162,225 @@ def format_error(error: Any, *, skip: int = 0) -> str:
     value = error.get("input")
     shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
     return f"{where}: {error.get('msg', 'invalid')} (got {shown})"
+
+
+# --------------------------------------------------------------------------- batch validation, by column
+
+_dicts_to_array = getattr(importlib.import_module("pandas._libs.lib"), "dicts_to_array", None)
+_StringHashTable = getattr(importlib.import_module("pandas._libs.hashtable"), "StringHashTable", None)
+"""pandas' Cython loops (used by ``DataFrame.from_records`` and ``factorize``); public fallbacks otherwise."""
+
+_ICD9_ASCII = re.compile(schema.ICD9_PATTERN.pattern, re.ASCII)
+_TEXT_ASCII = re.compile(schema.TEXT_PATTERN.pattern, re.ASCII)
+_STRING_LIMITS = {Kind.ICD9: (_ICD9_ASCII, 9), Kind.TEXT: (_TEXT_ASCII, 64)}
+"""ASCII versions of the request model's patterns: never looser than pydantic's (Unicode) regex."""
+
+
+@dataclass(frozen=True)
+class ValidatedBatch:
+    """A batch after validation: the valid records as one frame, the others' errors by index."""
+
+    count: int
+    frame: pd.DataFrame
+    """``schema.INPUT_COLUMNS`` of the valid records, in request order (category columns are Categorical)."""
+    valid: np.ndarray
+    """Request index of each row of ``frame``."""
+    errors: dict[int, list[str]]
+    """Request index -> the request model's messages (exactly what ``/predict`` answers for that record)."""
+
+
+class BatchValidator:
+    """Validates many records at once, column by column, against ``schema.COLUMNS``.
+
+    Whole columns are checked with numpy/pandas (types, levels, allowed codes,
+    ranges, ICD-9/text patterns, nullability). The checks are never looser than
+    the request model; a record any of them flags goes through the request model
+    itself (``model_validate_json``, as ``/predict`` does), so its messages are the
+    single-record ones, and a record the fast checks flagged too eagerly is still
+    scored.
+    """
+
+    def __init__(self, model: type[BaseModel] | None = None) -> None:
+        self.model = model or patient_record_model()
+        self.columns = [schema.BY_NAME[name] for name in schema.INPUT_COLUMNS]
+        self.names = [column.name for column in self.columns]
+        self._getter = itemgetter(*self.names)
+        self._codes = {
+            c.name: np.array(sorted(schema.allowed_codes(c.name))) for c in self.columns if c.kind is Kind.CODE
+        }
+        self._integer_indices = [i for i, c in enumerate(self.columns) if c.is_integer]
+        self._string_indices = [i for i, c in enumerate(self.columns) if not c.is_integer]
+        integers = [self.columns[i] for i in self._integer_indices]
+        self._minimum = np.array([c.minimum if c.minimum is not None else np.iinfo(np.int64).min for c in integers])
+        self._maximum = np.array([c.maximum if c.maximum is not None else np.iinfo(np.int64).max for c in integers])
+
+    # ----------------------------------------------------------------- public
+
+    def validate(self, raw: Sequence[Any]) -> ValidatedBatch:
+        count = len(raw)
+        if set(map(type, raw)) <= {dict}:
+            not_dict, records = np.zeros(count, dtype=bool), raw
+        else:
+            not_dict = np.fromiter((type(r) is not dict for r in raw), dtype=bool, count=count)
+            records = [r if type(r) is dict else {} for r in raw]
+        table = self._table(records)
+        bad = not_dict.copy()
+        converted: dict[str, Any] = {}
+        columns = table.T  # one (strided) object array per column: no copy
+        integers = self._check_integer_block(table[:, self._integer_indices]) if count else None
+        for index, column in enumerate(self.columns):
+            if column.is_integer and integers is not None:
+                column_bad, converted[column.name] = integers[self._integer_indices.index(index)]
+            elif column.is_integer:
+                column_bad, converted[column.name] = self._check_integers(column, columns[index])
+            else:
+                column_bad, converted[column.name] = self._check_strings(column, columns[index])
+            bad |= column_bad
+        errors: dict[int, list[str]] = {}
+        rescued: list[int] = []
+        for index in np.flatnonzero(bad).tolist():
+            problems = self.precise_errors(raw[index])
+            if problems:
+                errors[index] = problems
+            else:  # flagged by a conservative column check, valid for the request model
+                rescued.append(index)
+        keep = ~bad
+        valid = np.flatnonzero(keep)
+        frame = self._frame({name: converted[name][keep] for name in self.names}, len(valid))
+        if rescued:
+            extra = pd.DataFrame([{n: raw[i].get(n) for n in self.names} for i in rescued], columns=self.names)
+            frame = pd.concat([frame.astype(object), extra], ignore_index=True)
+            valid = np.concatenate([valid, np.asarray(rescued, dtype=valid.dtype)])
+            order = np.argsort(valid, kind="stable")
+            frame, valid = frame.iloc[order].reset_index(drop=True), valid[order]
+        return ValidatedBatch(count, frame, valid, errors)
+
+    def precise_errors(self, record: Any) -> list[str]:
+        """The request model's messages for one record (empty when it is valid)."""
+        try:
+            self.model.model_validate_json(orjson.dumps(record))
+        except ValidationError as error:
+            return [format_error(item) for item in error.errors()]
+        return []
+
+    # ----------------------------------------------------------------- columns
+
+    def _table(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
+        """The records as one object array (records x input columns; a missing key reads as None)."""
+        count, width = len(records), len(self.names)
+        if count and _dicts_to_array is not None and isinstance(records, list):
+            try:  # pandas' own loop (from_records): one pass, a missing key reads as NaN
+                table = _dicts_to_array(records, self.names)
+                if table.shape == (count, width) and table.dtype == object:
+                    return table
+            except Exception:  # noqa: S110 - private pandas API changed: the public route below
+                pass
+        if count:
+            try:
+                table = np.array(list(map(self._getter, records)), dtype=object)
+                if table.shape == (count, width):
+                    return table
+            except (KeyError, ValueError):  # a key left out, or values numpy reads as nested arrays
+                pass
+        table = np.empty((count, width), dtype=object)
+        for index, name in enumerate(self.names):
+            table[:, index] = np.fromiter((r.get(name) for r in records), dtype=object, count=count)
+        return table
+
+    def _check_integer_block(self, block: np.ndarray) -> list[tuple[np.ndarray, Any]] | None:
+        """Every integer column at once when all of them hold plain int64 integers (else None)."""
+        if infer_dtype(block.ravel(), skipna=False) != "integer":
+            return None
+        try:
+            ints = block.astype(np.int64)
+        except OverflowError:
+            return None
+        bad = (ints < self._minimum) | (ints > self._maximum)
+        out = []
+        for position, index in enumerate(self._integer_indices):
+            name = self.names[index]
+            column_bad = bad[:, position]
+            if name in self._codes:
+                column_bad = column_bad | ~np.isin(ints[:, position], self._codes[name])
+            out.append((column_bad, np.ascontiguousarray(ints[:, position])))
+        return out
+
+    def _check_integers(self, column: Column, values: np.ndarray) -> tuple[np.ndarray, Any]:
+        if infer_dtype(values, skipna=False) == "integer":
+            try:
+                ints = values.astype(np.int64)
+            except OverflowError:
+                ints = None
+            if ints is not None:
+                bad = np.zeros(len(ints), dtype=bool)
+                if column.minimum is not None:
+                    bad |= ints < column.minimum
+                if column.maximum is not None:
+                    bad |= ints > column.maximum
+                if column.kind is Kind.CODE:
+                    bad |= ~np.isin(ints, self._codes[column.name])
+                return bad, ints
+        allowed = schema.allowed_codes(column.name) if column.kind is Kind.CODE else None
+        ok = np.fromiter((_integer_ok(column, v, allowed) for v in values), dtype=bool, count=len(values))
+        if column.kind is Kind.IDENTIFIER:  # not a feature: keep the values as they are
+            return ~ok, values
+        return ~ok, np.where(ok, values, 0).astype(np.int64)
+
+    def _check_strings(self, column: Column, values: np.ndarray) -> tuple[np.ndarray, Any]:
+        try:
+            codes, uniques = _factorize_strings(values)
+        except Exception:  # e.g. an unhashable value (list, object): check value by value
+            ok = np.fromiter((_string_ok(column, v) for v in values), dtype=bool, count=len(values))
+            cleaned = values.copy()
+            cleaned[~ok] = None
+            return ~ok, cleaned
+        unique_ok = np.fromiter((_string_ok(column, u) for u in uniques), dtype=bool, count=len(uniques))
+        missing = codes < 0  # None, a key left out (NaN), or a value that is not a string
+        bad = np.zeros(len(codes), dtype=bool)
+        if missing.any():
+            where = np.flatnonzero(missing)
+            bad[where] = ~pd.isna(values[where]) if column.nullable else True
+        if len(uniques):
+            bad |= ~missing & ~unique_ok[np.where(missing, 0, codes)]
+        # valid uniques become the categories; everything else (invalid, None) the missing code
+        remap = np.full(len(uniques) + 1, -1, dtype=np.int64)
+        remap[:-1][unique_ok] = np.arange(int(unique_ok.sum()))
+        categories = pd.Index(np.asarray(uniques, dtype=object)[unique_ok], dtype=object)
+        return bad, pd.Categorical.from_codes(remap[codes], categories=categories)
+
+    def _frame(self, columns: dict[str, Any], length: int) -> pd.DataFrame:
+        return pd.DataFrame(columns, index=pd.RangeIndex(length), columns=self.names, copy=False)
+
+
+def _factorize_strings(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, distinct strings) of an object array; every value that is not a ``str`` gets code -1."""
+    if _StringHashTable is not None:
+        uniques, codes = _StringHashTable(len(values)).factorize(values, na_sentinel=-1)
+        return np.asarray(codes), np.asarray(uniques, dtype=object)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)  # pragma: no cover - older/newer pandas
+    is_string = np.fromiter((type(u) is str for u in uniques), dtype=bool, count=len(uniques))
+    remap = np.append(np.where(is_string, np.cumsum(is_string) - 1, -1), -1)
+    return remap[codes], np.asarray(uniques, dtype=object)[is_string]
+
+
+def _integer_ok(column: Column, value: Any, allowed: frozenset[int] | None) -> bool:
+    if value is None or (type(value) is float and value != value):  # None, or a key left out (NaN)
+        return column.kind is Kind.IDENTIFIER
+    if type(value) is not int:
+        return False
+    if (column.minimum is not None and value < column.minimum) or (
+        column.maximum is not None and value > column.maximum
+    ):
+        return False
+    return allowed is None or value in allowed
+
+
+def _string_ok(column: Column, value: Any) -> bool:
+    if value is None:
+        return column.nullable
+    if type(value) is not str:
+        return False
+    if column.levels:
+        return value in column.levels
+    pattern, max_length = _STRING_LIMITS[column.kind]
+    return len(value) <= max_length and pattern.fullmatch(value) is not None
