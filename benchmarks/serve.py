@@ -34,17 +34,6 @@ from readmission import features, schema  # noqa: E402
 
 BIN = Path(sys.executable).parent
 MODEL = "bench-readmission"
-SKOPS = [
-    "readmission.features.RawRecordFeatures",
-    "sklearn.tree._tree.Tree",
-    "sklearn._loss.link.LogitLink",
-    "sklearn._loss.link.Interval",
-    "sklearn._loss.loss.HalfBinomialLoss",
-    "sklearn._loss._loss.CyHalfBinomialLoss",
-    "sklearn.ensemble._gb.VerboseReporter",
-    "sklearn.dummy.DummyClassifier",
-    "collections.OrderedDict",
-]
 UVICORN = ["--workers", "1", "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
 
 
@@ -66,38 +55,17 @@ def records_of(frame: pd.DataFrame) -> list[dict]:
     return [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()} for r in rows]
 
 
-def train_and_register(raw: pd.DataFrame, tracking_uri: str) -> None:
-    import mlflow
-    import mlflow.sklearn
-    from mlflow import MlflowClient
-    from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import GradientBoostingClassifier
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder
+def train_and_register(raw: pd.DataFrame, tracking_uri: str, work: Path) -> None:
+    """The champion as the pipeline makes it: the real training code on a patient-grouped split."""
+    from readmission import registry, split, training
+    from readmission.config import Settings
 
-    clean = features.clean(raw).frame.sample(20_000, random_state=0)
-    others = [c for c in features.CATEGORICAL_FEATURES if c != "medical_specialty"]
-    encoder = ColumnTransformer(
-        [
-            ("num", "passthrough", list(features.NUMERIC_FEATURES)),
-            ("specialty", OneHotEncoder(max_categories=11, handle_unknown="infrequent_if_exist", sparse_output=False),
-             ["medical_specialty"]),
-            ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), others),
-        ]
-    )  # fmt: skip
-    clf = GradientBoostingClassifier(n_estimators=100, max_depth=3, random_state=0)
-    pipeline = Pipeline([("features", features.RawRecordFeatures()), ("encode", encoder), ("model", clf)])
-    pipeline.fit(clean[list(schema.INPUT_COLUMNS)], clean["label"])
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment("bench")
-    with mlflow.start_run():
-        info = mlflow.sklearn.log_model(
-            pipeline, name="model", pip_requirements=["scikit-learn", "pandas", "skops"],
-            metadata={"threshold": 0.5, "data_version": "bench", "metrics": {}}, skops_trusted_types=SKOPS,
-            pyfunc_predict_fn="predict_proba",
-        )  # fmt: skip
-    version = mlflow.register_model(info.model_uri, MODEL).version
-    MlflowClient(tracking_uri).set_registered_model_alias(MODEL, "champion", version)
+    settings = Settings(
+        mlflow_tracking_uri=tracking_uri, model_name=MODEL, local_dir=work / "var", train_candidates="hist_gb"
+    )
+    splits = split.split(features.clean(raw).frame)
+    result = training.train_and_log(splits["train"], splits["validation"], settings=settings, register=True)
+    registry.promote_if_better(result.version, splits["validation"], settings=settings)
 
 
 def run_locust(url: str, target: str, run_time: int, users: int, workdir: Path) -> dict[str, float]:
@@ -136,7 +104,7 @@ def main() -> None:
     os.environ.update({k: v for k, v in env.items() if k.startswith("MLFLOW")})
     raw = load_raw()
     print("training and registering the model ...", flush=True)
-    train_and_register(raw, tracking_uri)
+    train_and_register(raw, tracking_uri, work)
 
     servers = {
         "inference API (/predict)": (
