@@ -1,9 +1,8 @@
-"""A real Prometheus scrapes a real inference API; the dashboards' and rules' queries run on it.
+"""A real Prometheus scrapes a real inference API serving the session's real champion.
 
-The API runs with MLflow unreachable (no model: /predict answers 503), which is enough to
-prove the scrape path, the metric names and every PromQL expression we ship.
-TODO(deploy): switch to the shared champion fixture once tests/conftest.py has one, and
-assert prediction/risk series too.
+The API (``services.api_server``) serves ``champion_model`` (tests/conftest.py); after
+single and batch predictions, the request, prediction, risk and model series are in
+Prometheus, and every dashboard/rule query we ship runs on that data.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ import httpx
 import pytest
 import yaml
 
+from readmission.serving.records import EXAMPLE_RECORD
 from tests import services
 from tests.deploy import promql
 from tests.deploy.promql import REPO_ROOT
@@ -31,27 +31,19 @@ def query(prometheus: str, expr: str) -> list[dict[str, Any]]:
     return list(body["data"]["result"])
 
 
-def test_prometheus_scrapes_the_inference_api(tmp_path: Path) -> None:
+def test_prometheus_scrapes_the_inference_api(tmp_path: Path, champion_model, service_dir: Path) -> None:
     binary = shutil.which("prometheus")
     assert binary, "prometheus not found: `apt-get install -y prometheus` (.ci/run installs it)"
-    api_port, prom_port = services.free_port(), services.free_port()
-    api = f"http://127.0.0.1:{api_port}"
-    env = {
-        "ENVIRONMENT": "local",
-        "LOCAL_DIR": str(tmp_path / "local"),
-        "MODEL_CACHE_DIR": str(tmp_path / "model-cache"),
-        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{services.free_port()}",
-        "MODEL_POLL_SECONDS": "5",
-    }
-    uvicorn = [
-        str(services.VENV_BIN / "uvicorn"),
-        "readmission.serving.app:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(api_port),
-    ]
+    tracking_uri, model_name, version = champion_model
+    prom_port = services.free_port()
+    with services.api_server(tracking_uri, model_name, service_dir) as api:
+        api_port = int(api.rsplit(":", 1)[1])
+        _scrape_and_query(tmp_path, binary, api, api_port, prom_port, model_name, str(version))
+
+
+def _scrape_and_query(
+    tmp_path: Path, binary: str, api: str, api_port: int, prom_port: int, model_name: str, version: str
+) -> None:
     # The shipped prometheus.yml with the API's address swapped in and the rules loaded.
     config = yaml.safe_load((REPO_ROOT / "prometheus.yml").read_text())
     config["global"]["scrape_interval"] = "1s"
@@ -76,26 +68,23 @@ def test_prometheus_scrapes_the_inference_api(tmp_path: Path) -> None:
         f"--storage.tsdb.path={tmp_path / 'tsdb'}",
         f"--web.listen-address=127.0.0.1:{prom_port}",
     ]
-    with (
-        services.running(
-            uvicorn, ready=services.http_ok(api + "/health"), what="inference API", env=env, timeout=120,
-            log_path=tmp_path / "api.log",
-        ),
-        services.running(
-            prometheus_cmd, ready=services.http_ok(prometheus + "/-/ready"), what="prometheus", timeout=60,
-            log_path=tmp_path / "prometheus.log",
-        ),
+    with services.running(
+        prometheus_cmd, ready=services.http_ok(prometheus + "/-/ready"), what="prometheus", timeout=60,
+        log_path=tmp_path / "prometheus.log",
     ):  # fmt: skip
-        record = {"race": "Caucasian"}
         for _ in range(5):
             assert httpx.get(api + "/health", timeout=5).status_code == 200
-            assert httpx.post(api + "/predict", json=record, timeout=10).status_code in {422, 503}
-        assert httpx.get(api + "/ready", timeout=5).status_code == 503
+            assert httpx.post(api + "/predict", json=EXAMPLE_RECORD, timeout=10).status_code == 200
+            assert httpx.post(api + "/predict", json={"race": "Caucasian"}, timeout=10).status_code == 422
+        batch = httpx.post(api + "/predict/batch", json={"records": [EXAMPLE_RECORD] * 20}, timeout=30)
+        assert batch.status_code == 200, batch.text
+        assert httpx.get(api + "/ready", timeout=5).status_code == 200
 
-        def scraped() -> bool:
-            return bool(query(prometheus, 'readmission_http_requests_total{job="inference-api", endpoint="/predict"}'))
+        def scraped() -> bool:  # a scrape taken after every request above
+            total = query(prometheus, 'sum(readmission_predictions_total{job="inference-api"})')
+            return bool(total) and float(total[0]["value"][1]) == 5 + 20
 
-        services.wait_until(scraped, timeout=30, what="readmission_* series in Prometheus")
+        services.wait_until(scraped, timeout=30, what="the predictions in Prometheus")
         (up,) = query(prometheus, 'up{job="inference-api"}')
         assert up["value"][1] == "1"
         names = {item["metric"]["__name__"] for item in query(prometheus, '{__name__=~"readmission_.+"}')}
@@ -105,9 +94,34 @@ def test_prometheus_scrapes_the_inference_api(tmp_path: Path) -> None:
             "readmission_model_loaded",
             "readmission_process_cpu_seconds_total",
             "readmission_process_resident_memory_bytes",
+            "readmission_predictions_total",
+            "readmission_predicted_risk_ratio_bucket",
+            "readmission_model_info",
+            "readmission_batch_records_bucket",
+            "readmission_invalid_records_total",
         } <= names
         (loaded,) = query(prometheus, 'readmission_model_loaded{job="inference-api"}')
-        assert loaded["value"][1] == "0"
+        assert loaded["value"][1] == "1"
+        (info,) = query(prometheus, 'readmission_model_info{job="inference-api"}')
+        assert (info["metric"]["name"], info["metric"]["version"], info["metric"]["alias"]) == (
+            model_name,
+            version,
+            "champion",
+        )
+        (risks,) = query(prometheus, 'readmission_predicted_risk_ratio_count{job="inference-api"}')
+        assert float(risks["value"][1]) == 25
+        (risk_sum,) = query(prometheus, 'readmission_predicted_risk_ratio_sum{job="inference-api"}')
+        assert 0 < float(risk_sum["value"][1]) < 25
+        outcomes = query(prometheus, 'readmission_predictions_total{job="inference-api"}')
+        assert {item["metric"]["outcome"] for item in outcomes} <= {"readmission", "no_readmission"}
+        (invalid,) = query(prometheus, 'readmission_invalid_records_total{job="inference-api", endpoint="/predict"}')
+        assert float(invalid["value"][1]) == 5
+        (batches,) = query(prometheus, 'readmission_batch_records_count{job="inference-api"}')
+        assert float(batches["value"][1]) == 1
+        ok = query(
+            prometheus, 'readmission_http_requests_total{job="inference-api", endpoint="/predict", status="200"}'
+        )
+        assert float(ok[0]["value"][1]) == 5
         # Every expression we ship is valid PromQL for the real engine and runs on real data.
         time.sleep(2)
         for path in promql.dashboards():

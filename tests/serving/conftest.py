@@ -1,8 +1,8 @@
-"""Serving fixtures: a real MLflow server with a real champion, and apps pointed at it.
+"""Serving fixtures: the session's real champion (tests/conftest.py ``champion_model``) and apps pointed at it.
 
-``serving_champion`` uses the session fixture ``champion_model`` from
-tests/conftest.py when it exists; until then it trains a small model the same
-way (raw-record Pipeline, skops, registered, alias ``champion``).
+The hot-swap test needs a second, different model: the original GradientBoosting
+configuration fitted by ``training.fit_baseline`` and logged by ``tracking.log_model``
+(the training code's own functions), registered under its own name.
 """
 
 from __future__ import annotations
@@ -21,23 +21,11 @@ import pytest
 
 from readmission import features, schema
 from readmission.config import Settings
+from readmission.serving.records import EXAMPLE_RECORD
 from tests import services
 
 MODEL_NAME = "serving-test-model"
 ADMIN_TOKEN = "test-admin-token-123"
-SKOPS_TRUSTED_TYPES = [
-    "readmission.features.RawRecordFeatures",
-    "sklearn.tree._tree.Tree",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
-    "sklearn._loss.link.LogitLink",
-    "sklearn._loss.link.Interval",
-    "sklearn._loss.loss.HalfBinomialLoss",
-    "sklearn._loss._loss.CyHalfBinomialLoss",
-    "sklearn.ensemble._gb.VerboseReporter",
-    "sklearn.dummy.DummyClassifier",
-    "collections.OrderedDict",
-]
 
 
 @dataclass(frozen=True)
@@ -45,26 +33,6 @@ class Champion:
     tracking_uri: str
     name: str
     version: str
-
-
-def make_pipeline(classifier: Any):
-    from sklearn.compose import ColumnTransformer
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    others = [name for name in features.CATEGORICAL_FEATURES if name != "medical_specialty"]
-    encoder = ColumnTransformer(
-        [
-            ("num", StandardScaler(), list(features.NUMERIC_FEATURES)),
-            (
-                "specialty",
-                OneHotEncoder(max_categories=11, handle_unknown="infrequent_if_exist", sparse_output=False),
-                ["medical_specialty"],
-            ),
-            ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), others),
-        ]
-    )
-    return Pipeline([("features", features.RawRecordFeatures()), ("encode", encoder), ("model", classifier)])
 
 
 def api_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -76,32 +44,22 @@ def api_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def register_champion(tracking_uri: str, name: str, pipeline: Any, threshold: float, *, alias: str = "champion") -> str:
-    """Log ``pipeline`` like the training code does, register it and point ``alias`` at it."""
+    """Log ``pipeline`` with the training code's ``tracking.log_model``, register it and point ``alias`` at it."""
     import mlflow
-    import mlflow.sklearn
     from mlflow import MlflowClient
+
+    from readmission import tracking
 
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     mlflow.set_experiment("serving-tests")
-    metadata = {"threshold": threshold, "data_version": "test-data", "metrics": {"roc_auc": 0.6}}
+    metadata = {"threshold": threshold, "data_version": "test-data", "metrics": {"val_roc_auc": 0.6}}
+    example = pd.DataFrame([EXAMPLE_RECORD] * 2, columns=list(schema.INPUT_COLUMNS))
     with mlflow.start_run():
-        info = mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            pip_requirements=["scikit-learn", "pandas"],
-            metadata=metadata,
-            skops_trusted_types=SKOPS_TRUSTED_TYPES,
-            pyfunc_predict_fn="predict_proba",
-        )
+        info = tracking.log_model(pipeline, example, metadata)
     version = str(mlflow.register_model(info.model_uri, name, tags={"threshold": str(threshold)}).version)
     MlflowClient(tracking_uri, registry_uri=tracking_uri).set_registered_model_alias(name, alias, version)
     return version
-
-
-@pytest.fixture(scope="session")
-def training_frame(genuine_raw: pd.DataFrame) -> pd.DataFrame:
-    return features.clean(genuine_raw).frame.sample(6000, random_state=7)
 
 
 @pytest.fixture(scope="session")
@@ -110,24 +68,20 @@ def genuine_records(genuine_raw: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="session")
-def serving_champion(request: pytest.FixtureRequest, mlflow_server: services.MlflowServer, training_frame) -> Champion:
-    """A real champion in the real MLflow server (a logistic regression on genuine rows)."""
-    from sklearn.linear_model import LogisticRegression
-
+def serving_champion(champion_model: tuple[str, str, str]) -> Champion:
+    """The session's real champion (trained, logged and promoted by the package's training code)."""
     os.environ.update(services.S3_TEST_ENV)
-    pipeline = make_pipeline(LogisticRegression(max_iter=500))
-    pipeline.fit(training_frame[list(schema.INPUT_COLUMNS)], training_frame["label"])
-    version = register_champion(mlflow_server.tracking_uri, MODEL_NAME, pipeline, threshold=0.45)
-    return Champion(mlflow_server.tracking_uri, MODEL_NAME, version)
+    tracking_uri, name, version = champion_model
+    return Champion(tracking_uri, name, str(version))
 
 
 @pytest.fixture(scope="session")
-def second_pipeline(training_frame):
-    """A different model (gradient boosting) to promote during the hot-swap test."""
-    from sklearn.ensemble import GradientBoostingClassifier
+def second_pipeline(genuine_raw: pd.DataFrame):
+    """A different model (the baseline GradientBoosting of ``training``) to promote during the hot-swap test."""
+    from readmission import training
 
-    pipeline = make_pipeline(GradientBoostingClassifier(n_estimators=40, max_depth=3, random_state=0))
-    return pipeline.fit(training_frame[list(schema.INPUT_COLUMNS)], training_frame["label"])
+    train = features.clean(genuine_raw).frame.sample(3000, random_state=7)
+    return training.fit_baseline(train, top_specialties=10, seed=0)
 
 
 def serving_settings(tmp_path: Path, tracking_uri: str, **overrides: Any) -> Settings:
