@@ -228,10 +228,14 @@ def _python_rows(frame: pd.DataFrame) -> Iterable[tuple[Any, ...]]:
 
 
 def _executemany_or_ignore(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
+    """``INSERT OR IGNORE`` (SQLite) or ``INSERT IGNORE`` (MySQL: PyMySQL's executemany sends multi-row
+    statements) of every row of ``frame``; returns the rows inserted."""
+    mysql = conn.dialect.name in ("mysql", "mariadb")
     preparer = conn.dialect.identifier_preparer
     columns = ", ".join(preparer.quote(name) for name in frame.columns)
-    placeholders = ", ".join("?" for _ in frame.columns)
-    sql = f"INSERT OR IGNORE INTO {preparer.format_table(table)} ({columns}) VALUES ({placeholders})"
+    placeholders = ", ".join(("%s" if mysql else "?") for _ in frame.columns)
+    verb = "INSERT IGNORE" if mysql else "INSERT OR IGNORE"
+    sql = f"{verb} INTO {preparer.format_table(table)} ({columns}) VALUES ({placeholders})"
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(sql, list(_python_rows(frame)))
@@ -319,25 +323,11 @@ def _load_data_infile(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame)
             cursor.close()
     finally:
         os.unlink(path)
-    return _multirow_insert_ignore(conn, table, frame)
+    return _executemany_or_ignore(conn, table, frame)
 
 
 _LOCAL_INFILE_DISABLED = frozenset({1148, 2068, 3948, 4166})
 """MySQL/MariaDB error codes meaning the server or client refuses ``LOAD DATA LOCAL``."""
-
-
-def _multirow_insert_ignore(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
-    """``INSERT IGNORE`` through PyMySQL's executemany, which sends multi-row statements."""
-    preparer = conn.dialect.identifier_preparer
-    columns = ", ".join(preparer.quote(name) for name in frame.columns)
-    placeholders = ", ".join("%s" for _ in frame.columns)
-    sql = f"INSERT IGNORE INTO {preparer.format_table(table)} ({columns}) VALUES ({placeholders})"
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.executemany(sql, list(_python_rows(frame)))
-        return int(cursor.rowcount)
-    finally:
-        cursor.close()
 
 
 def replace_table(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
