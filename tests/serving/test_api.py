@@ -69,7 +69,7 @@ def test_a_raw_row_as_the_data_api_serves_it_is_valid(client, genuine_raw):
         ({"age": "[10-25)"}, 422, "age"),
         ({"num_medications": -1}, 422, "num_medications: Input should be greater than or equal to 0"),
         ({"time_in_hospital": "3"}, 422, "time_in_hospital: Input should be a valid integer"),
-        ({"diag_1": "42X"}, 422, "diag_1: String should match pattern"),
+        ({"diag_1": "42X"}, 422, "diag_1: should be an ICD-9-CM code such as 428"),
         ({"admission_type_id": 99}, 422, "admission_type_id"),
         ({"insulin": "Sometimes"}, 422, "insulin"),
         ({"gender": None}, 422, "gender"),

@@ -152,6 +152,12 @@ def batch_request_schema(max_records: int) -> dict[str, Any]:
     }
 
 
+_PATTERN_HINTS = {
+    schema.ICD9_PATTERN.pattern: "should be an ICD-9-CM code such as 428, 250.01, V57 or E909",
+    schema.TEXT_PATTERN.pattern: "should be a name made of letters, spaces, '&', '/' or '-'",
+}
+
+
 def format_error(error: Any, *, skip: int = 0) -> str:
     """One pydantic error as a sentence that names the field."""
     loc = [str(part) for part in error.get("loc", ())[skip:]]
@@ -161,7 +167,10 @@ def format_error(error: Any, *, skip: int = 0) -> str:
         return f"{where} is missing"
     value = error.get("input")
     shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-    return f"{where}: {error.get('msg', 'invalid')} (got {shown})"
+    hint = (
+        _PATTERN_HINTS.get((error.get("ctx") or {}).get("pattern", "")) if kind == "string_pattern_mismatch" else None
+    )
+    return f"{where}: {hint or error.get('msg', 'invalid')} (got {shown})"
 
 
 # --------------------------------------------------------------------------- batch validation, by column
