@@ -128,6 +128,16 @@ def _not_found(exc: Exception) -> bool:
     return _error_code(exc) in {"NoSuchEntity", "ResourceNotFoundException"}
 
 
+def _existing(fetch: Callable[[], Any]) -> Any | None:
+    """What ``fetch`` returns, or None when AWS says the resource does not exist."""
+    try:
+        return fetch()
+    except Exception as exc:
+        if not _not_found(exc):
+            raise
+        return None
+
+
 def _document(value: Any) -> Any:
     """A policy document as a dict, whatever form IAM returned it in."""
     return json.loads(unquote(value)) if isinstance(value, str) else value
@@ -173,12 +183,8 @@ def _ensure_role(
 ) -> list[PlannedAction]:
     iam = ctx.clients.iam
     plan: list[PlannedAction] = []
-    try:
-        current = iam.get_role(RoleName=role)["Role"]
-    except Exception as exc:
-        if not _not_found(exc):
-            raise
-        current = None
+    found = _existing(lambda: iam.get_role(RoleName=role))
+    current = None if found is None else found["Role"]
     if current is None:
         plan.append(PlannedAction("iam-role", role, "create", description))
         if not dry_run:
@@ -220,11 +226,7 @@ def _ensure_role(
 
 def _delete_role(ctx: _Context, role: str, dry_run: bool) -> list[PlannedAction]:
     iam = ctx.clients.iam
-    try:
-        iam.get_role(RoleName=role)
-    except Exception as exc:
-        if not _not_found(exc):
-            raise
+    if _existing(lambda: iam.get_role(RoleName=role)) is None:
         return [PlannedAction("iam-role", role, "absent")]
     plan: list[PlannedAction] = []
     names: list[str] = []
@@ -285,12 +287,8 @@ def _ensure_function(ctx: _Context, action: str, code: bytes, dry_run: bool) -> 
     lam = ctx.clients.lambda_
     name = ctx.config.function_name(action)
     wanted = _function_settings(ctx, action)
-    try:
-        current = lam.get_function(FunctionName=name)["Configuration"]
-    except Exception as exc:
-        if not _not_found(exc):
-            raise
-        current = None
+    found = _existing(lambda: lam.get_function(FunctionName=name))
+    current = None if found is None else found["Configuration"]
     if current is None:
         if not dry_run:
             _with_role_retry(
@@ -326,13 +324,8 @@ def _ensure_function(ctx: _Context, action: str, code: bytes, dry_run: bool) -> 
 
 
 def _function_exists(ctx: _Context, action: str) -> bool:
-    try:
-        ctx.clients.lambda_.get_function(FunctionName=ctx.config.function_name(action))
-    except Exception as exc:
-        if not _not_found(exc):
-            raise
-        return False
-    return True
+    name = ctx.config.function_name(action)
+    return _existing(lambda: ctx.clients.lambda_.get_function(FunctionName=name)) is not None
 
 
 def _delete_function(ctx: _Context, action: str, dry_run: bool) -> PlannedAction:
@@ -375,12 +368,7 @@ def _ensure_schedule(ctx: _Context, action: str, dry_run: bool) -> PlannedAction
     name = ctx.config.schedule_name(action)
     wanted = _schedule_settings(ctx, action)
     summary = f"{wanted['ScheduleExpression']} {wanted['ScheduleExpressionTimezone']}"
-    try:
-        current = scheduler.get_schedule(Name=name, GroupName=SCHEDULE_GROUP)
-    except Exception as exc:
-        if not _not_found(exc):
-            raise
-        current = None
+    current = _existing(lambda: scheduler.get_schedule(Name=name, GroupName=SCHEDULE_GROUP))
     if current is None:
         if not dry_run:
             scheduler.create_schedule(Name=name, GroupName=SCHEDULE_GROUP, **wanted)
@@ -396,11 +384,7 @@ def _ensure_schedule(ctx: _Context, action: str, dry_run: bool) -> PlannedAction
 def _delete_schedule(ctx: _Context, action: str, dry_run: bool) -> PlannedAction:
     scheduler = ctx.clients.scheduler
     name = ctx.config.schedule_name(action)
-    try:
-        scheduler.get_schedule(Name=name, GroupName=SCHEDULE_GROUP)
-    except Exception as exc:
-        if not _not_found(exc):
-            raise
+    if _existing(lambda: scheduler.get_schedule(Name=name, GroupName=SCHEDULE_GROUP)) is None:
         return PlannedAction("schedule", name, "absent")
     if not dry_run:
         scheduler.delete_schedule(Name=name, GroupName=SCHEDULE_GROUP)
