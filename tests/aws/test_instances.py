@@ -29,7 +29,7 @@ def test_parse_tag_and_ids() -> None:
     assert parse_ids(" i-1, ,i-2 ") == ("i-1", "i-2")
     assert parse_ids("") == ()
     with pytest.raises(SelectionError):
-        parse_ids("i-1,10.0.0.1")
+        parse_ids("i-1,not an instance id")
 
 
 def test_selector_from_env_prefers_ids() -> None:
