@@ -47,26 +47,33 @@ def _transitions(items: list[dict[str, Any]]) -> list[Transition]:
     )
 
 
-def start_instances(instance_ids: list[str], client: Any | None = None) -> list[Transition]:
-    """Start the instances; an already running instance is fine (AWS reports no change)."""
+_CALLS: dict[Action, tuple[str, str]] = {
+    "start": ("start_instances", "StartingInstances"),
+    "stop": ("stop_instances", "StoppingInstances"),
+}
+"""The EC2 API call of each action and the response key listing its instances."""
+
+
+def change_state(action: Action, instance_ids: list[str], client: Any | None = None) -> list[Transition]:
+    """Start or stop the instances; starting a running (or stopping a stopped) one is fine."""
+    if action not in _CALLS:
+        raise ValueError(f"unknown action {action!r}")
     if not instance_ids:
         return []
-    response = _ec2_client(client).start_instances(InstanceIds=list(instance_ids))
-    transitions = _transitions(response.get("StartingInstances", []))
+    call, key = _CALLS[action]
+    response = getattr(_ec2_client(client), call)(InstanceIds=list(instance_ids))
+    transitions = _transitions(response.get(key, []))
     for t in transitions:
-        logger.info("start %s: %s -> %s", t.instance_id, t.previous_state, t.current_state)
+        logger.info("%s %s: %s -> %s", action, t.instance_id, t.previous_state, t.current_state)
     return transitions
+
+
+def start_instances(instance_ids: list[str], client: Any | None = None) -> list[Transition]:
+    return change_state("start", instance_ids, client)
 
 
 def stop_instances(instance_ids: list[str], client: Any | None = None) -> list[Transition]:
-    """Stop the instances; an already stopped instance is fine."""
-    if not instance_ids:
-        return []
-    response = _ec2_client(client).stop_instances(InstanceIds=list(instance_ids))
-    transitions = _transitions(response.get("StoppingInstances", []))
-    for t in transitions:
-        logger.info("stop %s: %s -> %s", t.instance_id, t.previous_state, t.current_state)
-    return transitions
+    return change_state("stop", instance_ids, client)
 
 
 def apply_action(action: Action, selector: InstanceSelector, client: Any | None = None) -> list[Transition]:
@@ -76,11 +83,7 @@ def apply_action(action: Action, selector: InstanceSelector, client: Any | None 
     if not ids:
         logger.warning("%s: no instance matches (%s)", action, selector.describe())
         return []
-    if action == "start":
-        return start_instances(ids, ec2)
-    if action == "stop":
-        return stop_instances(ids, ec2)
-    raise ValueError(f"unknown action {action!r}")
+    return change_state(action, ids, ec2)
 
 
 def instance_states(instance_ids: list[str], client: Any | None = None) -> dict[str, str]:
