@@ -129,9 +129,6 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return _json({"detail": exc.detail}, exc.status_code, getattr(exc, "headers", None))
 
-    def model_or_none() -> LoadedModel | None:
-        return manager.current
-
     def unavailable() -> Response:
         return _error(503, manager.unavailable_reason())
 

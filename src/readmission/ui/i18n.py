@@ -247,10 +247,8 @@ _ICD9_GROUPS_ES: dict[str, str] = {
 
 _BANDS_ES: dict[str, str] = {
     "low": "Bajo",
-    "moderate": "Moderado",
     "medium": "Medio",
     "high": "Alto",
-    "very high": "Muy alto",
 }
 
 

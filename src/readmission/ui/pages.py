@@ -31,7 +31,7 @@ from readmission.ui.i18n import (
 log = logging.getLogger(__name__)
 
 PAGES: tuple[str, ...] = ("page_single", "page_batch", "page_model")
-BAND_COLOURS = {"low": "#2e7d32", "medium": "#ef8f00", "moderate": "#ef8f00", "high": "#c62828"}
+BAND_COLOURS = {"low": "#2e7d32", "medium": "#ef8f00", "high": "#c62828"}
 _CSS = """
 <style>
 .risk-card {border-radius: 0.75rem; padding: 1rem 1.25rem; background: #f7f9fc; border: 1px solid #e3e8ef;}
