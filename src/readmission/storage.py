@@ -230,7 +230,7 @@ def _python_rows(frame: pd.DataFrame) -> Iterable[tuple[Any, ...]]:
 def _executemany_or_ignore(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
     """``INSERT OR IGNORE`` (SQLite) or ``INSERT IGNORE`` (MySQL: PyMySQL's executemany sends multi-row
     statements) of every row of ``frame``; returns the rows inserted."""
-    mysql = conn.dialect.name in ("mysql", "mariadb")
+    mysql = is_mysql(conn)
     preparer = conn.dialect.identifier_preparer
     columns = ", ".join(preparer.quote(name) for name in frame.columns)
     placeholders = ", ".join(("%s" if mysql else "?") for _ in frame.columns)
