@@ -77,8 +77,6 @@ def create_app(settings: Settings | None = None, *, batches: Batches | None = No
     gzip_cache = GzipCache()
 
     app = Flask(__name__)
-    app.config["DATA_API_BATCHES"] = batches
-    app.config["DATA_API_CYCLE"] = cycle
 
     def batch_response(number: int) -> Response:
         body = batches.body(number)
