@@ -293,25 +293,11 @@ def train_models(manifest_uri: str, settings: Settings | None = None) -> dict[st
 
 def register_best(run_id: str, model_uri: str, settings: Settings | None = None) -> dict[str, Any]:
     """Register ``model_uri``, logged by ``run_id``, as a new version (alias ``challenger``); idempotent per run."""
-    from readmission import registry, tracking, training
+    from readmission import registry, tracking
 
     settings = settings or get_settings()
-    client = tracking.configure(settings)
-    name = settings.model_name
-    existing = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
-    if existing:
-        version = str(max(int(v.version) for v in existing))
-        logger.info("run %s is already registered as %s version %s", run_id, name, version)
-        return {"model_name": name, "version": version, "run_id": run_id}
-    run = client.get_run(run_id)
-    metrics = run.data.metrics
-    tags = {
-        "threshold": f"{metrics['threshold']:.6f}",
-        **{key: run.data.tags[key] for key in ("data_version", "target", "candidate") if key in run.data.tags},
-        **{key: f"{metrics[key]:.6f}" for key in training.KEY_METRICS if key in metrics},
-    }
-    version = registry.register_version(client, name, model_uri, run_id=run_id, tags=tags)
-    return {"model_name": name, "version": str(version), "run_id": run_id}
+    version = registry.register_run(tracking.configure(settings), settings.model_name, run_id, model_uri)
+    return {"model_name": settings.model_name, "version": version, "run_id": run_id}
 
 
 def promote(version: str, settings: Settings | None = None) -> dict[str, Any]:

@@ -52,6 +52,30 @@ def register_version(client: MlflowClient, name: str, model_uri: str, *, run_id:
     return str(version)
 
 
+def register_run(client: MlflowClient, name: str, run_id: str, model_uri: str) -> str:
+    """Register the model ``run_id`` logged at ``model_uri``, tagged from the run; idempotent per run.
+
+    The version tags are the run's ``threshold``, its ``data_version``/``target``/``candidate``
+    tags and its key metrics (``training.KEY_METRICS``). A run already registered returns
+    its (newest) version unchanged.
+    """
+    from readmission.training import KEY_METRICS
+
+    existing = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
+    if existing:
+        version = str(max(int(v.version) for v in existing))
+        logger.info("run %s is already registered as %s version %s", run_id, name, version)
+        return version
+    run = client.get_run(run_id)
+    metrics, run_tags = run.data.metrics, run.data.tags
+    tags = {
+        "threshold": f"{metrics['threshold']:.6f}",
+        **{key: run_tags[key] for key in ("data_version", "target", "candidate") if key in run_tags},
+        **{key: f"{metrics[key]:.6f}" for key in KEY_METRICS if key in metrics},
+    }
+    return register_version(client, name, model_uri, run_id=run_id, tags=tags)
+
+
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
     """The version behind ``alias``, or None."""
     from mlflow.exceptions import MlflowException

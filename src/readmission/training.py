@@ -479,19 +479,7 @@ def _train_and_log(
         run_id = run.info.run_id
     version = None
     if register:
-        version = registry.register_version(
-            client,
-            settings.model_name,
-            info.model_uri,
-            run_id=run_id,
-            tags={
-                "threshold": f"{threshold:.6f}",
-                "data_version": version_id,
-                "target": target,
-                "candidate": best.family,
-                **{k: f"{v:.6f}" for k, v in key_metrics.items()},
-            },
-        )
+        version = registry.register_run(client, settings.model_name, run_id, info.model_uri)
     logger.info(
         "run %s: %s val_roc_auc=%.4f test_roc_auc=%s, version %s",
         run_id,
