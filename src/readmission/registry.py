@@ -149,7 +149,7 @@ def promote_if_better(
     if validation is None:
         from readmission.training import load_splits
 
-        validation = load_splits(settings)["validation"]
+        validation = load_splits(settings, ["validation"])["validation"]
     challenger_auc = validation_auc(load_model(name, version), validation)
     champion_auc = validation_auc(load_model(name, champion), validation)
     better = challenger_auc > champion_auc + settings.promotion_min_delta

@@ -255,14 +255,15 @@ def _sweep(
 # --------------------------------------------------------------------------- data in
 
 
-def load_splits(settings: Settings | None = None) -> dict[str, pd.DataFrame]:
-    """``train``/``validation``/``test`` rows from the clean database (``CLEAN_DATABASE_URL``)."""
+def load_splits(settings: Settings | None = None, names: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
+    """The ``names`` splits (default all: ``train``/``validation``/``test``) from ``CLEAN_DATABASE_URL``."""
     from readmission import storage
 
     settings = settings or get_settings()
     engine = storage.clean_engine(settings.resolved_clean_database_url)
     return {
-        split: storage.read_table(engine, storage.clean_table(table)) for split, table in storage.SPLIT_TABLES.items()
+        split: storage.read_table(engine, storage.clean_table(storage.SPLIT_TABLES[split]))
+        for split in (names or storage.SPLIT_TABLES)
     }
 
 
