@@ -525,15 +525,9 @@ def train_from_database(
 
     settings = settings or get_settings()
     splits = load_splits(settings)
-    uri = manifest_uri or _default_manifest_uri(settings)
-    result = train_and_log(
-        splits["train"], splits["validation"], splits["test"], load_manifest(uri, settings), settings=settings
-    )
+    manifest = manifest_uri or settings.resolved_dataset_uri
+    result = train_and_log(splits["train"], splits["validation"], splits["test"], manifest, settings=settings)
     out = result.as_dict()
     if promote and result.version is not None:
         out["promotion"] = registry.promote_if_better(result.version, splits["validation"], settings=settings)
     return out
-
-
-def _default_manifest_uri(settings: Settings) -> str:
-    return settings.resolved_dataset_uri
