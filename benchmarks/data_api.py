@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,48 +20,9 @@ from pathlib import Path
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-VENV_BIN = Path(sys.executable).parent
+sys.path.insert(0, str(REPO_ROOT))
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(workdir: Path, port: int, workers: int) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "ENVIRONMENT": "local",
-        "LOCAL_DIR": str(workdir),
-        "DATA_API_HOST": "127.0.0.1",
-        "DATA_API_PORT": str(port),
-        "DATA_API_STATE_DIR": str(workdir / "state"),
-        "DATA_API_WORKERS": str(workers),
-        "LOG_LEVEL": "WARNING",
-    }
-    log = (workdir / "server.log").open("wb")
-    return subprocess.Popen(
-        [str(VENV_BIN / "readmission"), "data-api"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the data API exited with code {process.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise SystemExit(f"the data API was not healthy after {timeout:.0f} s")
+from tests import services  # noqa: E402
 
 
 def measure(
@@ -90,12 +47,27 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-data-api-") as tmp:
-        port = free_port()
+        workdir = Path(tmp)
+        port = services.free_port()
         url = f"http://127.0.0.1:{port}"
+        env = {
+            "ENVIRONMENT": "local",
+            "LOCAL_DIR": str(workdir),
+            "DATA_API_HOST": "127.0.0.1",
+            "DATA_API_PORT": str(port),
+            "DATA_API_STATE_DIR": str(workdir / "state"),
+            "DATA_API_WORKERS": str(args.workers),
+            "LOG_LEVEL": "WARNING",
+        }
         t0 = time.perf_counter()
-        process = start_server(Path(tmp), port, args.workers)
-        try:
-            wait_healthy(url, process)
+        with services.running(
+            [str(services.VENV_BIN / "readmission"), "data-api"],
+            ready=services.http_ok(f"{url}/health"),
+            what="data API",
+            timeout=120,
+            env=env,
+            log_path=workdir / "server.log",
+        ):
             startup = time.perf_counter() - t0
             metadata = httpx.get(f"{url}/batches").json()
             sizes = [batch["rows"] for batch in metadata["batches"]]
@@ -122,9 +94,6 @@ def main() -> None:
                     gzipped(client, number)
                     body_mb += len(raw(client, number)) / 1e6
                 results = [(name, *measure(client, sizes, args.rounds, fetch)) for name, fetch in modes]
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
 
     print(
         f"data API: {metadata['total_rows']:,} rows in {len(sizes)} batches of {metadata['batch_size']:,} "
