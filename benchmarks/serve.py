@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,6 +30,7 @@ sys.path.insert(0, str(REPO))
 from tests import services  # noqa: E402 - reuse the process-group helpers
 
 from readmission import features, schema  # noqa: E402
+from readmission.data_api.loading import read_raw_csv, to_records  # noqa: E402
 
 BIN = Path(sys.executable).parent
 MODEL = "bench-readmission"
@@ -39,20 +39,6 @@ UVICORN = ["--workers", "1", "--loop", "uvloop", "--http", "httptools", "--no-ac
 
 def pinned(cpu: int, cmd: list[str]) -> list[str]:
     return ["taskset", "-c", str(cpu), *cmd] if shutil.which("taskset") else cmd
-
-
-def load_raw() -> pd.DataFrame:
-    return pd.read_csv(
-        REPO / "ec2_api" / "data" / "diabetic_data.csv.gz",
-        keep_default_na=False,
-        na_values=["?"],
-        dtype={"payer_code": object, "medical_specialty": object},
-    )
-
-
-def records_of(frame: pd.DataFrame) -> list[dict]:
-    rows = frame[list(schema.INPUT_COLUMNS)].to_dict("records")
-    return [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()} for r in rows]
 
 
 def train_and_register(raw: pd.DataFrame, tracking_uri: str, work: Path) -> None:
@@ -102,7 +88,7 @@ def main() -> None:
         "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src"),
     }  # fmt: skip
     os.environ.update({k: v for k, v in env.items() if k.startswith("MLFLOW")})
-    raw = load_raw()
+    raw = read_raw_csv(REPO / "ec2_api" / "data" / "diabetic_data.csv.gz")
     print("training and registering the model ...", flush=True)
     train_and_register(raw, tracking_uri, work)
 
@@ -172,7 +158,7 @@ def batch_figures(url: str, raw: pd.DataFrame, tracking_uri: str, repeats: int =
     import mlflow.sklearn
 
     sample = raw.sample(10_000, random_state=3)
-    records = records_of(sample)
+    records = [{c: r[c] for c in schema.INPUT_COLUMNS} for r in to_records(sample)]
     import orjson
 
     body = orjson.dumps({"records": records})  # what a client sends; its own encoding is not server time

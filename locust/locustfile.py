@@ -9,33 +9,25 @@ null for missing). LOCUST_TARGET picks the request: ``api`` (POST /predict, defa
 
 from __future__ import annotations
 
-import math
 import os
 import random
+from pathlib import Path
 
-import pandas as pd
 from locust import FastHttpUser, task
 from locust.contrib.fasthttp import FastResponse
 
 from readmission import schema
 from readmission.config import REPO_ROOT
+from readmission.data_api.loading import read_raw_csv, to_records
 
 TARGET = os.environ.get("LOCUST_TARGET", "api")
 ROWS = int(os.environ.get("LOCUST_ROWS", "2000"))
 
 
 def _records() -> list[dict]:
-    frame = pd.read_csv(
-        os.environ.get("LOCUST_DATA_CSV", REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz"),
-        keep_default_na=False,
-        na_values=[schema.MISSING_MARKER],
-        dtype={"payer_code": object, "medical_specialty": object},
-        nrows=ROWS,
-    )
-    out = []
-    for row in frame[list(schema.INPUT_COLUMNS)].to_dict("records"):
-        out.append({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
-    return out
+    path = Path(os.environ.get("LOCUST_DATA_CSV", REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz"))
+    rows = to_records(read_raw_csv(path).head(ROWS))
+    return [{name: row[name] for name in schema.INPUT_COLUMNS} for row in rows]
 
 
 RECORDS = _records()

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from readmission import features, schema
 from readmission.config import Settings
+from readmission.data_api.loading import to_records
 from readmission.serving.records import EXAMPLE_RECORD
 from tests import services
 
@@ -33,14 +33,6 @@ class Champion:
     tracking_uri: str
     name: str
     version: str
-
-
-def api_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Raw rows as the data API serves them: None for missing, Python ints (no readmitted)."""
-    out = []
-    for row in frame[list(schema.INPUT_COLUMNS)].to_dict("records"):
-        out.append({k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()})
-    return out
 
 
 def register_champion(tracking_uri: str, name: str, pipeline: Any, threshold: float, *, alias: str = "champion") -> str:
@@ -64,7 +56,8 @@ def register_champion(tracking_uri: str, name: str, pipeline: Any, threshold: fl
 
 @pytest.fixture(scope="session")
 def genuine_records(genuine_raw: pd.DataFrame) -> list[dict[str, Any]]:
-    return api_records(genuine_raw.sample(1500, random_state=11))
+    """Genuine rows as the data API serves them (``readmitted`` included: the API ignores it)."""
+    return to_records(genuine_raw.sample(1500, random_state=11))
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from readmission import schema
+from readmission.data_api.loading import to_records
 from readmission.serving.records import EXAMPLE_RECORD, patient_record_model
 from tests import services
 from tests.serving.conftest import ADMIN_TOKEN, UvicornThread, register_champion, serving_settings
@@ -52,9 +53,7 @@ def test_predictions_equal_the_mlflow_model_on_genuine_rows(client, serving_cham
 
 
 def test_a_raw_row_as_the_data_api_serves_it_is_valid(client, genuine_raw):
-    row = genuine_raw.iloc[3].to_dict()
-    row = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
-    row = {k: (int(v) if isinstance(v, np.integer) else v) for k, v in row.items()}
+    row = to_records(genuine_raw.iloc[[3]])[0]
     assert "readmitted" in row
     answer = client.post("/predict", json=row)
     assert answer.status_code == 200, answer.text
