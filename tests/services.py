@@ -244,20 +244,9 @@ def mlflow_server(mariadb: MariaDB, s3: S3Server, log_dir: Path) -> Iterator[Mlf
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
     }
-    cmd = [
-        str(VENV_BIN / "mlflow"),
-        "server",
-        "--backend-store-uri",
-        backend,
-        "--artifacts-destination",
-        f"s3://{bucket}",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
+    from readmission.platform import mlflow_server_command
+
+    cmd = mlflow_server_command(backend, f"s3://{bucket}", port)
     with running(
         cmd,
         ready=http_ok(url + "/health"),

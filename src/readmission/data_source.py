@@ -11,9 +11,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from readmission.config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +53,10 @@ class DataSourceClient:
         self._client = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
 
     @classmethod
-    def from_settings(cls) -> DataSourceClient:
+    def from_settings(cls, settings: Settings | None = None) -> DataSourceClient:
         from readmission.config import get_settings
 
-        settings = get_settings()
+        settings = settings or get_settings()
         return cls(settings.data_api_url, timeout=settings.http_timeout_seconds, retries=settings.http_retries)
 
     def close(self) -> None:

@@ -95,7 +95,7 @@ def check_source(settings: Settings | None = None) -> dict[str, Any]:
 def _client(settings: Settings) -> Any:
     from readmission.data_source import DataSourceClient
 
-    return DataSourceClient(settings.data_api_url, timeout=settings.http_timeout_seconds, retries=settings.http_retries)
+    return DataSourceClient.from_settings(settings)
 
 
 # --------------------------------------------------------------------------- fetch_batch / store_raw

@@ -42,6 +42,16 @@ logger = logging.getLogger(__name__)
 VENV_BIN = Path(sys.executable).parent
 
 
+def mlflow_server_command(backend_store_uri: str, artifacts_destination: str, port: int) -> list[str]:
+    """``mlflow server`` on loopback with one worker (run it with MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false)."""
+    return [
+        str(VENV_BIN / "mlflow"), "server",
+        "--backend-store-uri", backend_store_uri,
+        "--artifacts-destination", artifacts_destination,
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
+
+
 class PlatformError(RuntimeError):
     """A service could not start, or the pipeline produced no champion."""
 
@@ -233,20 +243,7 @@ class Platform:
         url = f"http://127.0.0.1:{port}"
         store = self.local_dir / "mlflow"
         (store / "artifacts").mkdir(parents=True, exist_ok=True)
-        cmd = [
-            str(VENV_BIN / "mlflow"),
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{store / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(store / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ]
+        cmd = mlflow_server_command(f"sqlite:///{store / 'mlflow.db'}", str(store / "artifacts"), port)
         child = self.spawn("mlflow", cmd, env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
         self.env["MLFLOW_TRACKING_URI"] = url
         self.urls["MLflow UI"] = url
