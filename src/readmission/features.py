@@ -98,6 +98,7 @@ def icd9_group(code: str | None) -> str:
     return "Other"
 
 
+@lru_cache(maxsize=64)
 def age_years(band: str | None) -> float:
     """The midpoint of an age band such as ``[70-80)``; NaN when unknown."""
     if not band or not band.startswith("["):
@@ -134,14 +135,28 @@ NUMERIC_FEATURES: tuple[str, ...] = (
     "drugs_decreased", "glucose_level", "glucose_measured", "a1c_level", "a1c_measured",
     "diabetes_primary", "diabetes_med", "medication_changed",
 )  # fmt: skip
+CODE_FEATURES: tuple[str, ...] = (
+    "diag_1_code", "diag_2_code", "diag_3_code",
+    "admission_type_code", "admission_source_code", "discharge_disposition_code",
+)  # fmt: skip
+"""The detailed codes as text (ICD-9-CM as written or ``Missing``; IDS ids): hundreds of
+levels each, so the encoder target-encodes them beside their groups."""
 CATEGORICAL_FEATURES: tuple[str, ...] = (
     "race", "gender", "admission_type", "admission_source", "discharge_disposition",
     "medical_specialty", "diag_1_group", "diag_2_group", "diag_3_group", "insulin", "metformin",
+    *CODE_FEATURES,
 )  # fmt: skip
 FEATURE_COLUMNS: tuple[str, ...] = NUMERIC_FEATURES + CATEGORICAL_FEATURES
 """What the model's encoder sees. ``medical_specialty`` keeps every name here: the
 fitted encoder keeps the top ``TOP_SPECIALTIES`` and folds the rest into Other."""
 
+_CODE_SOURCES: dict[str, str] = {
+    "admission_type_code": "admission_type_id",
+    "admission_source_code": "admission_source_id",
+    "discharge_disposition_code": "discharge_disposition_id",
+}
+
+_DIAGNOSES = ("diag_1", "diag_2", "diag_3")
 _COUNTS = (
     "time_in_hospital", "num_lab_procedures", "num_procedures", "num_medications",
     "number_outpatient", "number_emergency", "number_inpatient", "number_diagnoses",
@@ -150,7 +165,13 @@ _COUNTS = (
 
 def engineer_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """Model features of one raw (or clean) record: the per-request fast path."""
-    meds = [record.get(drug) for drug in schema.MEDICATIONS]
+    in_use = increased = decreased = 0
+    for drug in schema.MEDICATIONS:
+        level = record.get(drug)
+        if level is not None and level != "No":
+            in_use += 1
+            increased += level == "Up"
+            decreased += level == "Down"
     features: dict[str, Any] = {
         "age_years": age_years(record.get("age")),
         **{name: float(record[name]) for name in _COUNTS},
@@ -160,11 +181,13 @@ def engineer_record(record: Mapping[str, Any]) -> dict[str, Any]:
     )
     glucose = GLUCOSE_SERUM_ORDINAL.get(record.get("max_glu_serum"), 0)  # type: ignore[arg-type]
     a1c = A1C_ORDINAL.get(record.get("A1Cresult"), 0)  # type: ignore[arg-type]
-    diag_groups = [icd9_group(_text(record.get(f"diag_{i}"))) for i in (1, 2, 3)]
+    diagnoses = [_text(record.get(name)) for name in _DIAGNOSES]
+    diag_groups = [icd9_group(code) for code in diagnoses]
+    admission_type, admission_source, discharge = (_int(record.get(source)) for source in _CODE_SOURCES.values())
     features.update(
-        drugs_in_use=float(sum(m not in (None, "No") for m in meds)),
-        drugs_increased=float(sum(m == "Up" for m in meds)),
-        drugs_decreased=float(sum(m == "Down" for m in meds)),
+        drugs_in_use=float(in_use),
+        drugs_increased=float(increased),
+        drugs_decreased=float(decreased),
         glucose_level=float(glucose),
         glucose_measured=float(glucose > 0),
         a1c_level=float(a1c),
@@ -174,15 +197,21 @@ def engineer_record(record: Mapping[str, Any]) -> dict[str, Any]:
         medication_changed=float(record.get("change") == "Ch"),
         race=_text(record.get("race")) or UNKNOWN,
         gender=_normal_gender(record.get("gender")),
-        admission_type=ADMISSION_TYPE_GROUPS.get(_int(record.get("admission_type_id")), UNKNOWN),
-        admission_source=ADMISSION_SOURCE_GROUPS.get(_int(record.get("admission_source_id")), UNKNOWN),
-        discharge_disposition=DISCHARGE_GROUPS.get(_int(record.get("discharge_disposition_id")), UNKNOWN),
+        admission_type=ADMISSION_TYPE_GROUPS.get(admission_type, UNKNOWN),
+        admission_source=ADMISSION_SOURCE_GROUPS.get(admission_source, UNKNOWN),
+        discharge_disposition=DISCHARGE_GROUPS.get(discharge, UNKNOWN),
         medical_specialty=_text(record.get("medical_specialty")) or UNKNOWN,
         diag_1_group=diag_groups[0],
         diag_2_group=diag_groups[1],
         diag_3_group=diag_groups[2],
         insulin=_text(record.get("insulin")) or "No",
         metformin=_text(record.get("metformin")) or "No",
+        diag_1_code=diagnoses[0] or MISSING_DIAGNOSIS,
+        diag_2_code=diagnoses[1] or MISSING_DIAGNOSIS,
+        diag_3_code=diagnoses[2] or MISSING_DIAGNOSIS,
+        admission_type_code=str(admission_type),
+        admission_source_code=str(admission_source),
+        discharge_disposition_code=str(discharge),
     )
     return features
 
@@ -242,6 +271,10 @@ def engineer(frame: pd.DataFrame) -> pd.DataFrame:
         out[f"diag_{i}_group"] = diag_groups[i]
     out["insulin"] = _map_values(frame["insulin"], lambda v: _text(v) or "No")
     out["metformin"] = _map_values(frame["metformin"], lambda v: _text(v) or "No")
+    for i in (1, 2, 3):
+        out[f"diag_{i}_code"] = _map_values(frame[f"diag_{i}"], lambda v: _text(v) or MISSING_DIAGNOSIS)
+    for name, source in _CODE_SOURCES.items():
+        out[name] = _map_values(frame[source], lambda v: str(_int(v)))
     return out[list(FEATURE_COLUMNS)]
 
 

@@ -46,6 +46,17 @@ def assign(patient_nbrs: Iterable[int] | pd.Series) -> np.ndarray:
     return names[codes]
 
 
+def patient_order(patient_nbrs: Iterable[int] | pd.Series) -> np.ndarray:
+    """Row positions sorted by patient position (ties keep their order).
+
+    Contiguous blocks of rows in this order are patient-grouped folds that, like
+    the split itself, do not follow the order or the numbering of patients.
+    """
+    codes, uniques = pd.factorize(pd.Series(patient_nbrs))
+    positions = np.array([patient_fraction(int(p)) for p in uniques], dtype=np.float64)
+    return np.argsort(positions[codes], kind="stable")
+
+
 def split(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """``frame`` cut into the three splits by ``patient_nbr`` (rows keep their order)."""
     labels = assign(frame["patient_nbr"])

@@ -39,9 +39,12 @@ SKOPS_TRUSTED_TYPES: list[str] = [
     "sklearn._loss._loss.CyHalfBinomialLoss",
     "sklearn.ensemble._gb.VerboseReporter",
     "sklearn.dummy.DummyClassifier",
+    "sklearn.model_selection._split.KFold",
+    "sklearn.utils._bunch.Bunch",
     "collections.OrderedDict",
 ]
-"""Types skops must trust to save/load our pipelines (custom step and tree internals)."""
+"""Types skops must trust to save/load our pipelines (custom step, tree internals, the target
+encoder's folds, the seed bag's member bunch)."""
 
 PIP_PACKAGES: tuple[str, ...] = ("mlflow", "scikit-learn", "skops", "pandas", "numpy", "scipy")
 MODEL_ARTIFACT_NAME = "model"

@@ -10,7 +10,15 @@ record (``schema.INPUT_COLUMNS``)::
 ``encode`` is deliberately simple so that the serving layer can rebuild a fast
 per-record path from the fitted steps: ``num`` (numeric features, passed
 through or standard-scaled), ``specialty`` (one-hot, top ``TOP_SPECIALTIES``
-plus an infrequent bucket) and ``cat`` (one-hot, unknown levels ignored).
+plus an infrequent bucket), ``cat`` (one-hot, unknown levels ignored) and
+``codes`` (the detailed ICD-9-CM and IDS codes and the specialty, target-encoded
+with cross-fitting; unseen codes get the training mean). Rows are fitted in
+patient-hash order (``split.patient_order``), so the encoder's contiguous folds
+never put one patient on both sides of a fold.
+
+The histogram gradient-boosting family ends with a seed bag: its best
+configuration refitted with other seeds (other early-stopping rows and feature
+subsamples) and soft-voted, a ``VotingClassifier`` the serving layer compiles.
 
 The candidates share one feature computation and one encoder fit per encoder
 kind: the features are stateless and the encoders deterministic, so the
@@ -35,14 +43,16 @@ import numpy as np
 import pandas as pd
 from sklearn.base import ClassifierMixin, clone
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
+from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier, VotingClassifier
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 from threadpoolctl import threadpool_limits
 
-from readmission import features, schema
+from readmission import features, schema, split
 from readmission.config import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -61,7 +71,6 @@ BASELINE_PARAMS: dict[str, Any] = {"n_estimators": 200, "learning_rate": 0.05, "
 
 LOGISTIC_GRID: tuple[dict[str, Any], ...] = ({"C": 0.1},)
 HIST_GB_GRID: tuple[dict[str, Any], ...] = (
-    {"learning_rate": 0.1, "max_leaf_nodes": 15, "min_samples_leaf": 100, "l2_regularization": 1.0},
     {
         "learning_rate": 0.1,
         "max_leaf_nodes": 31,
@@ -69,10 +78,14 @@ HIST_GB_GRID: tuple[dict[str, Any], ...] = (
         "l2_regularization": 3.0,
         "max_features": 0.5,
     },
-    {"learning_rate": 0.05, "max_leaf_nodes": 15, "min_samples_leaf": 100, "l2_regularization": 1.0},
+    {"learning_rate": 0.1, "max_leaf_nodes": 15, "min_samples_leaf": 100, "l2_regularization": 1.0},
     {"learning_rate": 0.1, "max_leaf_nodes": 7, "min_samples_leaf": 50, "l2_regularization": 0.0},
 )
 """Searched in this order until ``TRAIN_TIME_BUDGET_SECONDS`` is spent (the first always runs)."""
+BAG_SEEDS = 3
+"""Members of the seed bag of the best HistGradientBoosting configuration (1 disables it)."""
+TARGET_ENCODER_FOLDS = 5
+TARGET_ENCODED: tuple[str, ...] = (*features.CODE_FEATURES, "medical_specialty")
 
 
 class NoTrainingDataError(RuntimeError):
@@ -83,8 +96,9 @@ class NoTrainingDataError(RuntimeError):
 
 
 def make_encoder(top_specialties: int, numeric: NumericMode = "passthrough") -> ColumnTransformer:
-    """The encoding step: numeric passthrough/scaler, one-hot specialty (top N + Other), one-hot categories."""
-    others = [name for name in features.CATEGORICAL_FEATURES if name != "medical_specialty"]
+    """The encoding step: numeric passthrough/scaler, one-hot specialty (top N + Other), one-hot categories,
+    target-encoded codes (fit it on rows in ``split.patient_order``: the folds are contiguous)."""
+    others = [name for name in features.CATEGORICAL_FEATURES if name not in TARGET_ENCODED]
     return ColumnTransformer(
         [
             ("num", StandardScaler() if numeric == "scale" else "passthrough", list(features.NUMERIC_FEATURES)),
@@ -96,6 +110,7 @@ def make_encoder(top_specialties: int, numeric: NumericMode = "passthrough") -> 
                 ["medical_specialty"],
             ),
             ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), others),
+            ("codes", TargetEncoder(cv=KFold(TARGET_ENCODER_FOLDS)), list(TARGET_ENCODED)),
         ],
         remainder="drop",
         verbose_feature_names_out=True,
@@ -119,8 +134,14 @@ def baseline_classifier(seed: int) -> GradientBoostingClassifier:
 
 def fit_baseline(train: pd.DataFrame, *, top_specialties: int, seed: int) -> Pipeline:
     """The original GradientBoosting configuration, fitted end to end on ``train``."""
+    train = patient_ordered(train)
     pipeline = make_pipeline(baseline_classifier(seed), top_specialties)
     return pipeline.fit(train[list(schema.INPUT_COLUMNS)], train[LABEL].to_numpy())
+
+
+def patient_ordered(train: pd.DataFrame) -> pd.DataFrame:
+    """``train`` in patient-hash order, so the target encoder's contiguous folds are patient-grouped."""
+    return train.iloc[split.patient_order(train["patient_nbr"])].reset_index(drop=True)
 
 
 def _numeric_mode(family: str) -> NumericMode:
@@ -142,6 +163,13 @@ def _classifier(family: str, params: dict[str, Any], seed: int) -> ClassifierMix
             random_state=seed,
         )
     raise ValueError(f"unknown candidate family {family!r}; choose from {', '.join(CANDIDATES)}")
+
+
+def seed_bag(fitted: HistGradientBoostingClassifier, params: dict[str, Any], seed: int) -> VotingClassifier:
+    """``fitted`` (kept as it is) soft-voted with ``BAG_SEEDS - 1`` refits of its configuration on other seeds."""
+    members: list[tuple[str, Any]] = [(f"seed_{seed}", FrozenEstimator(fitted))]
+    members += [(f"seed_{seed + k}", _classifier(HIST_GB, params, seed + k)) for k in range(1, BAG_SEEDS)]
+    return VotingClassifier(members, voting="soft")
 
 
 def _grid(family: str) -> tuple[dict[str, Any], ...]:
@@ -216,6 +244,7 @@ def _sweep(
     budget_seconds: float,
 ) -> SweepResult:
     started = time.perf_counter()
+    train = patient_ordered(train)
     step = features.RawRecordFeatures()
     train_features = step.transform(train[list(schema.INPUT_COLUMNS)])
     val_features = step.transform(validation[list(schema.INPUT_COLUMNS)])
@@ -226,10 +255,12 @@ def _sweep(
     for family in families:
         mode = _numeric_mode(family)
         if mode not in encoded:
-            encoder = make_encoder(top_specialties, mode).fit(train_features)
-            encoded[mode] = (encoder, encoder.transform(train_features), encoder.transform(val_features))
+            encoder = make_encoder(top_specialties, mode)
+            # fit_transform cross-fits the target encoding of the training rows (transform alone would leak)
+            encoded[mode] = (encoder, encoder.fit_transform(train_features, y_train), encoder.transform(val_features))
         encoder, x_train, x_val = encoded[mode]
         slowest = 0.0
+        fitted: list[Candidate] = []
         for index, params in enumerate(_grid(family)):
             # skip when the next fit would likely end past the budget (estimated by this family's slowest fit)
             if index > 0 and time.perf_counter() - started + slowest > budget_seconds:
@@ -239,17 +270,39 @@ def _sweep(
             classifier = clone(_classifier(family, params, seed)).fit(x_train, y_train)
             seconds = time.perf_counter() - fit_started
             slowest = max(slowest, seconds)
-            auc = float(roc_auc_score(y_val, classifier.predict_proba(x_val)[:, 1]))
-            pipeline = Pipeline(
-                [("features", features.RawRecordFeatures()), ("encode", encoder), ("model", classifier)]
-            )
-            candidate = Candidate(family, dict(params), pipeline, auc, seconds)
-            logger.info("candidate %s: val_roc_auc=%.4f in %.1f s", candidate.label, auc, seconds)
-            result.candidates.append(candidate)
+            fitted.append(_evaluated(family, params, encoder, classifier, seconds, x_val, y_val))
+            result.candidates.append(fitted[-1])
+        if family == HIST_GB and BAG_SEEDS > 1:
+            best = max(fitted, key=lambda c: c.val_roc_auc)
+            params = {**best.params, "seeds": BAG_SEEDS}
+            if time.perf_counter() - started + slowest * (BAG_SEEDS - 1) > budget_seconds:
+                result.skipped.append(f"{family}{params}")
+            else:
+                fit_started = time.perf_counter()
+                bag = seed_bag(best.pipeline.named_steps["model"], best.params, seed).fit(x_train, y_train)
+                seconds = best.fit_seconds + time.perf_counter() - fit_started
+                result.candidates.append(_evaluated(family, params, encoder, bag, seconds, x_val, y_val))
     result.seconds = time.perf_counter() - started
     if result.skipped:
         logger.info("time budget of %.0f s spent; skipped %d configurations", budget_seconds, len(result.skipped))
     return result
+
+
+def _evaluated(
+    family: str,
+    params: dict[str, Any],
+    encoder: ColumnTransformer,
+    classifier: ClassifierMixin,
+    seconds: float,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+) -> Candidate:
+    """A fitted classifier scored on validation and assembled into its raw-record pipeline."""
+    auc = float(roc_auc_score(y_val, classifier.predict_proba(x_val)[:, 1]))
+    pipeline = Pipeline([("features", features.RawRecordFeatures()), ("encode", encoder), ("model", classifier)])
+    candidate = Candidate(family, dict(params), pipeline, auc, seconds)
+    logger.info("candidate %s: val_roc_auc=%.4f in %.1f s", candidate.label, auc, seconds)
+    return candidate
 
 
 # --------------------------------------------------------------------------- data in

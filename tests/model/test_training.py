@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from readmission import evaluation, schema, tracking, training
+from tests.model.splits import grouped_splits
 
 pytestmark = pytest.mark.model
 
@@ -15,7 +16,8 @@ def test_assembled_pipeline_equals_end_to_end_fit(small_splits) -> None:
     result = training.sweep(train, validation, families=(training.LOGISTIC,), budget_seconds=0)
     assembled = result.best.pipeline
     direct = training.make_pipeline(training._classifier(training.LOGISTIC, {"C": 0.1}, 42), 10, "scale")
-    direct.fit(train[list(schema.INPUT_COLUMNS)], train["label"])
+    ordered = training.patient_ordered(train)  # the row order the sweep fits in (target-encoder folds)
+    direct.fit(ordered[list(schema.INPUT_COLUMNS)], ordered["label"])
     x = validation[list(schema.INPUT_COLUMNS)]
     np.testing.assert_allclose(assembled.predict_proba(x), direct.predict_proba(x), rtol=1e-9, atol=1e-12)
     assert [name for name, _ in assembled.steps] == ["features", "encode", "model"]
@@ -35,7 +37,48 @@ def test_time_budget_skips_later_configurations(small_splits) -> None:
         small_splits["train"], small_splits["validation"], families=(training.HIST_GB,), budget_seconds=0
     )
     assert len(result.candidates) == 1
-    assert len(result.skipped) == len(training.HIST_GB_GRID) - 1
+    assert len(result.skipped) == len(training.HIST_GB_GRID)  # the later configurations and the seed bag
+    assert f"'seeds': {training.BAG_SEEDS}" in result.skipped[-1]
+
+
+def test_seed_bag_soft_votes_the_best_configuration_with_other_seeds(small_splits) -> None:
+    from sklearn.ensemble import VotingClassifier
+
+    result = training.sweep(small_splits["train"], small_splits["validation"], families=(training.HIST_GB,))
+    *grid, bag = result.candidates
+    best = max(grid, key=lambda c: c.val_roc_auc)
+    assert bag.params == {**best.params, "seeds": training.BAG_SEEDS}
+    model = bag.pipeline.named_steps["model"]
+    assert isinstance(model, VotingClassifier)
+    assert len(model.estimators_) == training.BAG_SEEDS
+    assert model.estimators_[0].estimator is best.pipeline.named_steps["model"]  # kept, not refitted
+    assert [m.random_state for m in model.estimators_[1:]] == [43, 44]
+    x = small_splits["validation"][list(schema.INPUT_COLUMNS)]
+    members = [
+        training.make_pipeline(m, 10).set_params(encode=bag.pipeline.named_steps["encode"]) for m in model.estimators_
+    ]
+    mean = np.mean([member.predict_proba(x)[:, 1] for member in members], axis=0)
+    np.testing.assert_allclose(bag.pipeline.predict_proba(x)[:, 1], mean, rtol=1e-12)
+    assert len({round(member.predict_proba(x)[0, 1], 9) for member in members}) == training.BAG_SEEDS
+
+
+def test_target_encoder_folds_keep_a_patient_on_one_side(genuine_raw) -> None:
+    from sklearn.model_selection import KFold
+
+    train = grouped_splits(genuine_raw)["train"]
+
+    def straddling(frame) -> int:
+        patients = frame["patient_nbr"].to_numpy()
+        folds = KFold(training.TARGET_ENCODER_FOLDS).split(frame)
+        return sum(len(set(patients[fit_rows]) & set(patients[held_out])) for fit_rows, held_out in folds)
+
+    ordered = training.patient_ordered(train)
+    assert sorted(ordered["encounter_id"]) == sorted(train["encounter_id"])
+    # only a patient whose rows meet a fold boundary can straddle: at most one per boundary, counted twice
+    assert straddling(ordered) <= 2 * (training.TARGET_ENCODER_FOLDS - 1)
+    assert straddling(train.sample(frac=1, random_state=0)) > 1000  # what ungrouped folds would leak
+    by_number = train.sort_values("patient_nbr", ignore_index=True)  # contiguous numbers are an era, not a sample
+    assert not np.array_equal(training.patient_ordered(by_number)["patient_nbr"], by_number["patient_nbr"])
 
 
 def test_empty_or_single_class_split_is_a_clear_error(small_splits) -> None:
