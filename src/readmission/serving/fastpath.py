@@ -10,7 +10,8 @@ fitted parameters so that one record is scored without a pandas DataFrame:
   ``handle_unknown`` and infrequent categories included, is reproduced);
 * the classifier as a dot product (logistic regression) or as generated Python
   code of its trees (gradient boosting, histogram gradient boosting, random
-  forest, extra trees, decision tree), summed in sklearn's order.
+  forest, extra trees, decision tree), summed in sklearn's order; a soft
+  ``VotingClassifier`` (the seed bag) as the mean of its compiled members.
 
 Anything not understood falls back: to the classifier's own ``predict_proba``
 on a 2-D array, or to the whole pipeline. ``FastPredictor.verify`` compares
@@ -62,6 +63,15 @@ def _feature_domains() -> dict[str, list[str]]:
         **{f"diag_{i}_group": list(features.ICD9_GROUPS) for i in (1, 2, 3)},
         "insulin": list(schema.MEDICATION_LEVELS),
         "metformin": list(schema.MEDICATION_LEVELS),
+        **{f"diag_{i}_code": [features.MISSING_DIAGNOSIS] for i in (1, 2, 3)},
+        **{
+            feature: [str(code) for code in sorted(schema.allowed_codes(column))]
+            for feature, column in (
+                ("admission_type_code", "admission_type_id"),
+                ("admission_source_code", "admission_source_id"),
+                ("discharge_disposition_code", "discharge_disposition_id"),
+            )
+        },
     }
 
 
@@ -152,6 +162,23 @@ class _CategoricalBlock:
             taken.update(changed.tolist())
             table = {v: row[changed].copy() for v, row in zip(values[column], block_outputs, strict=True)}
             self.tables.append((column, changed + out.start, table, None if unseen is None else unseen[changed]))
+        # for one record: the base row as a list and, per level, only the cells that differ from it
+        self.base_list = base.tolist()
+        self.changes = [
+            (
+                column,
+                {v: self._differences(index, e) for v, e in table.items()},
+                None if unseen is None else self._differences(index, unseen),
+            )
+            for column, index, table, unseen in self.tables
+        ]
+
+    def _differences(self, index: np.ndarray, encoded: np.ndarray) -> list[tuple[int, float]]:
+        return [
+            (int(position), float(value))
+            for position, value in zip(index, encoded, strict=True)
+            if value != self.base[position - self.start]
+        ]
 
     @staticmethod
     def _probe_unseen(
@@ -163,16 +190,17 @@ class _CategoricalBlock:
         except Exception:  # the encoder rejects unknown levels, as the logged model would
             return None
 
-    def fill(self, row: np.ndarray, record: Mapping[str, Any]) -> None:
-        row[self.start : self.start + len(self.base)] = self.base
-        for column, index, table, unseen in self.tables:
+    def fill(self, row: list[float], record: Mapping[str, Any]) -> None:
+        row[self.start : self.start + len(self.base_list)] = self.base_list
+        for column, table, unseen in self.changes:
             value = record[column]
-            encoded = table.get(value)
-            if encoded is None:
+            changes = table.get(value)
+            if changes is None:
                 if unseen is None:
                     raise UnknownCategoryError(f"{column} {value!r} is not a level the model knows")
-                encoded = unseen
-            row[index] = encoded
+                changes = unseen
+            for position, number in changes:
+                row[position] = number
 
     def fill_many(self, out: np.ndarray, frame: pd.DataFrame) -> None:
         """The block's columns of ``out`` (n rows) from engineered features: one lookup per distinct value."""
@@ -215,11 +243,12 @@ class CompiledEncoder:
             else:
                 raise UnsupportedModelError(f"transformer {name!r} mixes numeric and categorical columns")
 
-    def encode(self, record: Mapping[str, Any]) -> np.ndarray:
-        """The encoded row (1-D, float64) of one engineered record."""
-        row = np.empty(self.width, dtype=np.float64)
+    def encode(self, record: Mapping[str, Any]) -> list[float]:
+        """The encoded row of one engineered record, as a list (Python floats are what generated code reads fastest)."""
+        row = [0.0] * self.width
         for columns, out, ops in self.numeric:
-            row[out] = _apply(ops, np.array([record[c] for c in columns], dtype=np.float64))
+            values = [float(record[c]) for c in columns]
+            row[out] = _apply(ops, np.array(values, dtype=np.float64)).tolist() if ops else values
         for block in self.categorical:
             block.fill(row, record)
         return row
@@ -263,7 +292,8 @@ def _column_names(spec: Any, feature_names: list[str]) -> list[str]:
 
 # --------------------------------------------------------------------------- the classifier
 
-Scorer = Callable[[np.ndarray], float]
+Scorer = Callable[[list[float]], float]
+"""From one encoded row (a list of floats) to the positive-class probability."""
 
 
 def _positive_index(classifier: Any) -> int:
@@ -326,10 +356,43 @@ class _TreeCode:
                 f" {tail}",
             ]
         )
-        namespace: dict[str, Any] = {"inf": math.inf}
+        namespace: dict[str, Any] = {"inf": math.inf, "sigmoid": _sigmoid}
         exec(compile(source, "<compiled trees>", "exec"), namespace)  # noqa: S102 - generated from fitted numbers
         score: Callable[..., float] = namespace["score"]
         return score
+
+
+def _float32(row: list[float]) -> list[float]:
+    """The row rounded as sklearn's trees read it (their thresholds are float32)."""
+    return np.asarray(row, dtype=np.float32).tolist()
+
+
+def _sigmoid(value: float) -> float:
+    """scipy's ``expit`` for one Python float, without the ufunc call."""
+    if value >= 0:
+        return 1.0 / (1.0 + math.exp(-value))
+    small = math.exp(value)
+    return small / (1.0 + small)
+
+
+def _add_hist_gb(code: _TreeCode, classifier: Any) -> None:
+    """``acc = <baseline>`` then every tree of a binary, numeric HistGradientBoosting adding to ``acc``."""
+    if classifier.n_trees_per_iteration_ != 1 or (
+        classifier.is_categorical_ is not None and classifier.is_categorical_.any()
+    ):
+        raise UnsupportedModelError("multi-class or categorical HistGradientBoosting")
+    code.lines.append(f" acc = 0.0 + {float(np.asarray(classifier._baseline_prediction).ravel()[0])!r}")
+    for (predictor,) in classifier._predictors:
+        nodes = predictor.nodes
+        code.add_tree(
+            nodes["left"],
+            nodes["right"],
+            nodes["feature_idx"],
+            nodes["num_threshold"],
+            nodes["missing_go_to_left"],
+            nodes["value"],
+            nodes["is_leaf"].astype(bool),
+        )
 
 
 def _sklearn_tree(code: _TreeCode, tree: Any, leaf_value: np.ndarray) -> None:
@@ -346,36 +409,40 @@ def _compile_classifier(classifier: Any) -> tuple[Scorer, str]:
         GradientBoostingClassifier,
         HistGradientBoostingClassifier,
         RandomForestClassifier,
+        VotingClassifier,
     )
+    from sklearn.frozen import FrozenEstimator
     from sklearn.linear_model import LogisticRegression
     from sklearn.tree import DecisionTreeClassifier
 
     positive = _positive_index(classifier)
+    if isinstance(classifier, VotingClassifier):
+        if classifier.voting != "soft" or classifier.weights is not None:
+            raise UnsupportedModelError("hard or weighted voting")
+        members = [m.estimator if isinstance(m, FrozenEstimator) else m for m in classifier.estimators_]
+        count = len(members)
+        if all(isinstance(m, HistGradientBoostingClassifier) for m in members):
+            # one generated function: the row is unpacked once, each member's probability is summed
+            code = _TreeCode()
+            for member in members:
+                _add_hist_gb(code, member)
+                code.lines.append(" total += sigmoid(acc)")
+            score = code.compile("total = 0.0", f"return total / {count}")
+            return score, f"soft-vote-{count}x-hist-gradient-boosting-codegen"
+        compiled = [_compile_classifier(member) for member in members]
+        scorers = [scorer for scorer, _ in compiled]
+        return (lambda row: sum(scorer(row) for scorer in scorers) / count), f"soft-vote-{count}x-{compiled[0][1]}"
+
     if isinstance(classifier, LogisticRegression):
         coef = np.asarray(classifier.coef_, dtype=np.float64)[0]
         intercept = float(np.asarray(classifier.intercept_)[0])
-        return (lambda row: float(expit(float(row @ coef) + intercept))), "logistic-dot"
+        return (lambda row: float(expit(float(np.asarray(row) @ coef) + intercept))), "logistic-dot"
 
     code = _TreeCode()
     if isinstance(classifier, HistGradientBoostingClassifier):
-        if classifier.n_trees_per_iteration_ != 1 or (
-            classifier.is_categorical_ is not None and classifier.is_categorical_.any()
-        ):
-            raise UnsupportedModelError("multi-class or categorical HistGradientBoosting")
-        for (predictor,) in classifier._predictors:
-            nodes = predictor.nodes
-            code.add_tree(
-                nodes["left"],
-                nodes["right"],
-                nodes["feature_idx"],
-                nodes["num_threshold"],
-                nodes["missing_go_to_left"],
-                nodes["value"],
-                nodes["is_leaf"].astype(bool),
-            )
-        baseline = float(np.asarray(classifier._baseline_prediction).ravel()[0])
-        score = code.compile(f"acc = 0.0 + {baseline!r}", "return acc")
-        return (lambda row: float(expit(score(row.tolist())))), "hist-gradient-boosting-codegen"
+        _add_hist_gb(code, classifier)
+        score = code.compile("pass", "return sigmoid(acc)")
+        return score, "hist-gradient-boosting-codegen"
 
     if isinstance(classifier, GradientBoostingClassifier):
         if classifier.estimators_.shape[1] != 1:
@@ -388,7 +455,7 @@ def _compile_classifier(classifier: Any) -> tuple[Scorer, str]:
             values = tree.tree_.value[:, 0, 0]
             _sklearn_tree(code, tree.tree_, rate * values)
         score = code.compile(f"acc = {init!r}", "return acc")
-        return (lambda row: float(expit(score(row.astype(np.float32).tolist())))), "gradient-boosting-codegen"
+        return (lambda row: float(expit(score(_float32(row))))), "gradient-boosting-codegen"
 
     if isinstance(classifier, RandomForestClassifier | ExtraTreesClassifier | DecisionTreeClassifier):
         trees = classifier.estimators_ if hasattr(classifier, "estimators_") else [classifier]
@@ -400,7 +467,7 @@ def _compile_classifier(classifier: Any) -> tuple[Scorer, str]:
             _sklearn_tree(code, tree.tree_, proba)
         scale = len(trees)
         score = code.compile("acc = 0.0", f"return acc / {scale}" if scale > 1 else "return acc")
-        return (lambda row: score(row.astype(np.float32).tolist())), "tree-ensemble-codegen"
+        return (lambda row: score(_float32(row))), "tree-ensemble-codegen"
 
     raise UnsupportedModelError(f"classifier {type(classifier).__name__}")
 
@@ -414,7 +481,7 @@ class FastPredictor:
     def __init__(self, pipeline: Any) -> None:
         self.pipeline = pipeline
         self.kind = "pipeline"
-        self._encode: Callable[[Mapping[str, Any]], np.ndarray] | None = None
+        self._encode: Callable[[Mapping[str, Any]], list[float]] | None = None
         self._score: Scorer | None = None
         self._encoder: CompiledEncoder | None = None
         self._classifier: Any = None
@@ -442,7 +509,7 @@ class FastPredictor:
         except UnsupportedModelError as error:
             logger.info("classifier not compiled (%s): calling its predict_proba on arrays", error)
             positive = _positive_index(classifier)
-            self._score = lambda row: float(classifier.predict_proba(row.reshape(1, -1))[0, positive])
+            self._score = lambda row: float(classifier.predict_proba(np.asarray(row).reshape(1, -1))[0, positive])
             kind = f"array-{type(classifier).__name__}"
         self.kind = f"compiled:{kind}"
 
