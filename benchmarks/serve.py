@@ -1,6 +1,6 @@
 """Inference API vs `mlflow models serve` vs a no-op endpoint, same model, same load generator.
 
-Trains and registers one model (the original GradientBoosting configuration) in a
+Trains and registers one model (the hist_gb family's champion, as training picks it) in a
 throwaway local MLflow store, then, one server at a time (pinned to CPU 0 when
 `taskset` exists), drives each with Locust `FastHttpUser` headless in a separate
 process (CPU 1) and prints req/s, p50 and p99; then times a 10,000-record batch
