@@ -14,22 +14,17 @@ from __future__ import annotations
 import os
 import time
 
-import pandas as pd
 from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from readmission import features, schema, split, training
 from readmission.config import REPO_ROOT, get_settings
+from readmission.data_api.loading import read_raw_csv
 
 
 def main() -> None:
     settings = get_settings()
-    raw = pd.read_csv(
-        REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz",
-        keep_default_na=False,
-        na_values=["?"],
-        dtype={"payer_code": object, "medical_specialty": object},
-    )
+    raw = read_raw_csv(REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz")
     clean = features.clean(raw, settings.readmission_target).frame
     splits = split.split(clean)
     train, validation, test = splits["train"], splits["validation"], splits["test"]

@@ -48,16 +48,10 @@ def mlflow_server(
 @pytest.fixture(scope="session")
 def genuine_raw():
     """The whole UCI data set as the data API serves it (ints, strings, NaN for `?`)."""
-    import pandas as pd
-
     from readmission.config import REPO_ROOT
+    from readmission.data_api.loading import read_raw_csv
 
-    return pd.read_csv(
-        REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz",
-        keep_default_na=False,
-        na_values=["?"],
-        dtype={"payer_code": object, "medical_specialty": object},
-    )
+    return read_raw_csv(REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz")
 
 
 @pytest.fixture(scope="session")

@@ -135,9 +135,13 @@ NUMERIC_FEATURES: tuple[str, ...] = (
     "drugs_decreased", "glucose_level", "glucose_measured", "a1c_level", "a1c_measured",
     "diabetes_primary", "diabetes_med", "medication_changed",
 )  # fmt: skip
+ID_FEATURES: tuple[tuple[str, str, str], ...] = tuple(
+    (column, column.removesuffix("_id"), column.removesuffix("_id") + "_code") for column in CODE_GROUPS
+)
+"""``(IDS column, its group feature, its code feature)``, e.g. ``admission_type_id``,
+``admission_type``, ``admission_type_code``."""
 CODE_FEATURES: tuple[str, ...] = (
-    "diag_1_code", "diag_2_code", "diag_3_code",
-    "admission_type_code", "admission_source_code", "discharge_disposition_code",
+    "diag_1_code", "diag_2_code", "diag_3_code", *(code for _, _, code in ID_FEATURES),
 )  # fmt: skip
 """The detailed codes as text (ICD-9-CM as written or ``Missing``; IDS ids): hundreds of
 levels each, so the encoder target-encodes them beside their groups."""
@@ -149,12 +153,6 @@ CATEGORICAL_FEATURES: tuple[str, ...] = (
 FEATURE_COLUMNS: tuple[str, ...] = NUMERIC_FEATURES + CATEGORICAL_FEATURES
 """What the model's encoder sees. ``medical_specialty`` keeps every name here: the
 fitted encoder keeps the top ``TOP_SPECIALTIES`` and folds the rest into Other."""
-
-_CODE_SOURCES: dict[str, str] = {
-    "admission_type_code": "admission_type_id",
-    "admission_source_code": "admission_source_id",
-    "discharge_disposition_code": "discharge_disposition_id",
-}
 
 _DIAGNOSES = ("diag_1", "diag_2", "diag_3")
 _COUNTS = (
@@ -183,7 +181,6 @@ def engineer_record(record: Mapping[str, Any]) -> dict[str, Any]:
     a1c = A1C_ORDINAL.get(record.get("A1Cresult"), 0)  # type: ignore[arg-type]
     diagnoses = [_text(record.get(name)) for name in _DIAGNOSES]
     diag_groups = [icd9_group(code) for code in diagnoses]
-    admission_type, admission_source, discharge = (_int(record.get(source)) for source in _CODE_SOURCES.values())
     features.update(
         drugs_in_use=float(in_use),
         drugs_increased=float(increased),
@@ -197,9 +194,6 @@ def engineer_record(record: Mapping[str, Any]) -> dict[str, Any]:
         medication_changed=float(record.get("change") == "Ch"),
         race=_text(record.get("race")) or UNKNOWN,
         gender=_normal_gender(record.get("gender")),
-        admission_type=ADMISSION_TYPE_GROUPS.get(admission_type, UNKNOWN),
-        admission_source=ADMISSION_SOURCE_GROUPS.get(admission_source, UNKNOWN),
-        discharge_disposition=DISCHARGE_GROUPS.get(discharge, UNKNOWN),
         medical_specialty=_text(record.get("medical_specialty")) or UNKNOWN,
         diag_1_group=diag_groups[0],
         diag_2_group=diag_groups[1],
@@ -209,10 +203,11 @@ def engineer_record(record: Mapping[str, Any]) -> dict[str, Any]:
         diag_1_code=diagnoses[0] or MISSING_DIAGNOSIS,
         diag_2_code=diagnoses[1] or MISSING_DIAGNOSIS,
         diag_3_code=diagnoses[2] or MISSING_DIAGNOSIS,
-        admission_type_code=str(admission_type),
-        admission_source_code=str(admission_source),
-        discharge_disposition_code=str(discharge),
     )
+    for column, group, code in ID_FEATURES:
+        value = _int(record.get(column))
+        features[group] = CODE_GROUPS[column].get(value, UNKNOWN)
+        features[code] = str(value)
     return features
 
 
@@ -263,9 +258,9 @@ def engineer(frame: pd.DataFrame) -> pd.DataFrame:
     out["medication_changed"] = (frame["change"] == "Ch").astype(float).to_numpy()
     out["race"] = _map_values(frame["race"], lambda v: _text(v) or UNKNOWN)
     out["gender"] = _map_values(frame["gender"], _normal_gender)
-    for column, table in CODE_GROUPS.items():
-        feature = column.removesuffix("_id")
-        out[feature] = _map_values(frame[column], _code_mapper(table))
+    for column, group, code in ID_FEATURES:
+        out[group] = _map_values(frame[column], _code_mapper(CODE_GROUPS[column]))
+        out[code] = _map_values(frame[column], lambda v: str(_int(v)))
     out["medical_specialty"] = _map_values(frame["medical_specialty"], lambda v: _text(v) or UNKNOWN)
     for i in (1, 2, 3):
         out[f"diag_{i}_group"] = diag_groups[i]
@@ -273,8 +268,6 @@ def engineer(frame: pd.DataFrame) -> pd.DataFrame:
     out["metformin"] = _map_values(frame["metformin"], lambda v: _text(v) or "No")
     for i in (1, 2, 3):
         out[f"diag_{i}_code"] = _map_values(frame[f"diag_{i}"], lambda v: _text(v) or MISSING_DIAGNOSIS)
-    for name, source in _CODE_SOURCES.items():
-        out[name] = _map_values(frame[source], lambda v: str(_int(v)))
     return out[list(FEATURE_COLUMNS)]
 
 

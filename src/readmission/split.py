@@ -29,7 +29,10 @@ def patient_fraction(patient_nbr: int) -> float:
 
 def split_of(patient_nbr: int) -> str:
     """The split of one patient."""
-    position = patient_fraction(patient_nbr)
+    return _split_at(patient_fraction(patient_nbr))
+
+
+def _split_at(position: float) -> str:
     bound = 0.0
     for name in SPLITS:
         bound += FRACTIONS[name]
@@ -40,10 +43,8 @@ def split_of(patient_nbr: int) -> str:
 
 def assign(patient_nbrs: Iterable[int] | pd.Series) -> np.ndarray:
     """The split name of every element (object array), hashing each distinct patient once."""
-    series = pd.Series(patient_nbrs)
-    codes, uniques = pd.factorize(series)
-    names = np.array([split_of(int(p)) for p in uniques], dtype=object)
-    return names[codes]
+    codes, positions = _positions(patient_nbrs)
+    return np.array([_split_at(p) for p in positions.tolist()], dtype=object)[codes]
 
 
 def patient_order(patient_nbrs: Iterable[int] | pd.Series) -> np.ndarray:
@@ -52,9 +53,14 @@ def patient_order(patient_nbrs: Iterable[int] | pd.Series) -> np.ndarray:
     Contiguous blocks of rows in this order are patient-grouped folds that, like
     the split itself, do not follow the order or the numbering of patients.
     """
-    codes, uniques = pd.factorize(pd.Series(patient_nbrs))
-    positions = np.array([patient_fraction(int(p)) for p in uniques], dtype=np.float64)
+    codes, positions = _positions(patient_nbrs)
     return np.argsort(positions[codes], kind="stable")
+
+
+def _positions(patient_nbrs: Iterable[int] | pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's index into the distinct patients, and each distinct patient's position (hashed once)."""
+    codes, uniques = pd.factorize(pd.Series(patient_nbrs))
+    return codes, np.array([patient_fraction(int(p)) for p in uniques], dtype=np.float64)
 
 
 def split(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from readmission import tracking
-from tests.model.conftest import api_records
+from readmission import schema, tracking
+from readmission.data_api.loading import to_records
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
 
@@ -24,10 +24,10 @@ def test_pyfunc_scores_raw_records_as_the_data_api_serves_them(champion_model, g
     tracking_uri, model_name, _version = champion_model
     mlflow.set_tracking_uri(tracking_uri)
     rows = genuine_raw[genuine_raw["race"].isna() & genuine_raw["medical_specialty"].isna()].head(5)
-    records = api_records(rows)
+    records = to_records(rows)  # as the data API serves them: None for missing
     assert records[0]["race"] is None
     model = mlflow.pyfunc.load_model(f"models:/{model_name}@champion")
-    proba = np.asarray(model.predict(pd.DataFrame.from_records(records)))
+    proba = np.asarray(model.predict(pd.DataFrame.from_records(records)[list(schema.INPUT_COLUMNS)]))
     assert proba.shape == (5, 2)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from readmission import schema, training
+from readmission import features, schema, training
 from readmission.serving.fastpath import FastPredictor, synthetic_records
 from tests.model.splits import grouped_splits
 
@@ -44,3 +44,7 @@ def test_unseen_codes_score_with_the_training_mean(seed_bag, genuine_records) ->
     assert predictor.predict_record(unseen) == pytest.approx(expected, rel=1e-9, abs=1e-12)
     codes = seed_bag.named_steps["encode"].named_transformers_["codes"]
     assert "V99" not in set(codes.categories_[0])
+    engineered = pd.DataFrame([features.engineer_record(unseen)])[list(training.TARGET_ENCODED)]
+    encoded = codes.transform(engineered)[0]
+    assert encoded[0] == pytest.approx(codes.target_mean_)  # diag_1_code
+    assert encoded[-1] == pytest.approx(codes.target_mean_)  # medical_specialty

@@ -11,7 +11,8 @@ fitted parameters so that one record is scored without a pandas DataFrame:
 * the classifier as a dot product (logistic regression) or as generated Python
   code of its trees (gradient boosting, histogram gradient boosting, random
   forest, extra trees, decision tree), summed in sklearn's order; a soft
-  ``VotingClassifier`` (the seed bag) as the mean of its compiled members.
+  ``VotingClassifier`` of histogram gradient boostings (the seed bag) as the
+  mean of its members' probabilities, in one generated function.
 
 Anything not understood falls back: to the classifier's own ``predict_proba``
 on a 2-D array, or to the whole pipeline. ``FastPredictor.verify`` compares
@@ -64,14 +65,7 @@ def _feature_domains() -> dict[str, list[str]]:
         "insulin": list(schema.MEDICATION_LEVELS),
         "metformin": list(schema.MEDICATION_LEVELS),
         **{f"diag_{i}_code": [features.MISSING_DIAGNOSIS] for i in (1, 2, 3)},
-        **{
-            feature: [str(code) for code in sorted(schema.allowed_codes(column))]
-            for feature, column in (
-                ("admission_type_code", "admission_type_id"),
-                ("admission_source_code", "admission_source_id"),
-                ("discharge_disposition_code", "discharge_disposition_id"),
-            )
-        },
+        **{code: [str(c) for c in sorted(schema.allowed_codes(column))] for column, _, code in features.ID_FEATURES},
     }
 
 
@@ -420,18 +414,15 @@ def _compile_classifier(classifier: Any) -> tuple[Scorer, str]:
         if classifier.voting != "soft" or classifier.weights is not None:
             raise UnsupportedModelError("hard or weighted voting")
         members = [m.estimator if isinstance(m, FrozenEstimator) else m for m in classifier.estimators_]
-        count = len(members)
-        if all(isinstance(m, HistGradientBoostingClassifier) for m in members):
-            # one generated function: the row is unpacked once, each member's probability is summed
-            code = _TreeCode()
-            for member in members:
-                _add_hist_gb(code, member)
-                code.lines.append(" total += sigmoid(acc)")
-            score = code.compile("total = 0.0", f"return total / {count}")
-            return score, f"soft-vote-{count}x-hist-gradient-boosting-codegen"
-        compiled = [_compile_classifier(member) for member in members]
-        scorers = [scorer for scorer, _ in compiled]
-        return (lambda row: sum(scorer(row) for scorer in scorers) / count), f"soft-vote-{count}x-{compiled[0][1]}"
+        if not all(isinstance(m, HistGradientBoostingClassifier) for m in members):
+            raise UnsupportedModelError("voting over other than HistGradientBoosting members")
+        # one generated function: the row is unpacked once, each member's probability is summed
+        code = _TreeCode()
+        for member in members:
+            _add_hist_gb(code, member)
+            code.lines.append(" total += sigmoid(acc)")
+        score = code.compile("total = 0.0", f"return total / {len(members)}")
+        return score, f"soft-vote-{len(members)}x-hist-gradient-boosting-codegen"
 
     if isinstance(classifier, LogisticRegression):
         coef = np.asarray(classifier.coef_, dtype=np.float64)[0]
