@@ -61,6 +61,10 @@ EXAMPLE_RECORD: dict[str, Any] = {
 """The second row of the UCI data, as the data API serves it (without ``readmitted``)."""
 
 
+MAX_LENGTHS: dict[Kind, int] = {Kind.ICD9: 9, Kind.TEXT: 64}
+"""Longest accepted ICD-9-CM code and free-text value (request model and batch validator)."""
+
+
 def _annotation(column: Column) -> Any:
     """The pydantic type of one raw column."""
     description = column.description
@@ -77,10 +81,10 @@ def _annotation(column: Column) -> Any:
         field = Field(ge=column.minimum, le=column.maximum, description=description)
     elif column.kind is Kind.ICD9:
         base = str
-        field = Field(pattern=schema.ICD9_PATTERN.pattern, max_length=9, description=description)
+        field = Field(pattern=schema.ICD9_PATTERN.pattern, max_length=MAX_LENGTHS[Kind.ICD9], description=description)
     elif column.kind is Kind.TEXT:
         base = str
-        field = Field(pattern=schema.TEXT_PATTERN.pattern, max_length=64, description=description)
+        field = Field(pattern=schema.TEXT_PATTERN.pattern, max_length=MAX_LENGTHS[Kind.TEXT], description=description)
     else:  # pragma: no cover - the target is never an input
         raise ValueError(f"{column.name} is not an input column")
     annotated = Annotated[base, field]
@@ -181,7 +185,7 @@ _StringHashTable = getattr(importlib.import_module("pandas._libs.hashtable"), "S
 
 _ICD9_ASCII = re.compile(schema.ICD9_PATTERN.pattern, re.ASCII)
 _TEXT_ASCII = re.compile(schema.TEXT_PATTERN.pattern, re.ASCII)
-_STRING_LIMITS = {Kind.ICD9: (_ICD9_ASCII, 9), Kind.TEXT: (_TEXT_ASCII, 64)}
+_STRING_LIMITS = {Kind.ICD9: (_ICD9_ASCII, MAX_LENGTHS[Kind.ICD9]), Kind.TEXT: (_TEXT_ASCII, MAX_LENGTHS[Kind.TEXT])}
 """ASCII versions of the request model's patterns: never looser than pydantic's (Unicode) regex."""
 
 
