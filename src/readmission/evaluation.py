@@ -1,4 +1,5 @@
-"""Honest evaluation: metrics at a validation-chosen threshold, per-group results, plots, model card."""
+"""Honest evaluation: metrics at a validation-chosen threshold, calibration, risk bands, patient-clustered
+bootstrap intervals, the paired promotion statistics, per-group results, plots, model card."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +34,11 @@ from readmission import features, schema
 logger = logging.getLogger(__name__)
 
 GROUP_COLUMNS: tuple[str, ...] = ("race", "gender", "age")
-"""Per-group ROC-AUC and positive rate are reported for these raw columns."""
-MIN_GROUP_SIZE = 30
+"""Per-group results are reported for these raw columns."""
+MIN_GROUP_SIZE = 300
+"""Groups with fewer encounters are too small to judge and are left out of the per-group results."""
+BOOTSTRAP_REPLICATES = 200
+CALIBRATION_BINS = 10
 
 
 def choose_threshold(y: np.ndarray, proba: np.ndarray) -> float:
@@ -63,31 +68,356 @@ def score(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float
     }
 
 
-def group_results(frame: pd.DataFrame, y: np.ndarray, proba: np.ndarray, threshold: float) -> pd.DataFrame:
-    """ROC-AUC, predicted and observed positive rate per race, gender and age band."""
+def group_results(
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    proba: np.ndarray,
+    threshold: float,
+    *,
+    replicates: int = 0,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Per race, gender and age band with at least ``MIN_GROUP_SIZE`` encounters: ROC-AUC (with a
+    patient-clustered bootstrap interval when ``replicates``), observed vs predicted rate, TPR/FPR at ``threshold``."""
     rows = []
     predicted = proba >= threshold
+    patients = frame["patient_nbr"].to_numpy() if "patient_nbr" in frame else np.arange(len(frame))
     for column in GROUP_COLUMNS:
         values = frame[column].astype(object).where(frame[column].notna(), features.UNKNOWN).to_numpy()
         for level in sorted(set(values), key=str):
             mask = values == level
             n = int(mask.sum())
-            auc = (
-                float(roc_auc_score(y[mask], proba[mask]))
-                if n >= MIN_GROUP_SIZE and len(np.unique(y[mask])) == 2
-                else math.nan
+            if n < MIN_GROUP_SIZE:
+                continue
+            y_g, p_g, flag = y[mask], proba[mask], predicted[mask]
+            both = len(np.unique(y_g)) == 2
+            interval = (
+                bootstrap_intervals(y_g, p_g, patients[mask], replicates=replicates, seed=seed, metrics=("roc_auc",))
+                if replicates and both
+                else {}
             )
+            auc = interval["roc_auc"] if interval else None
+            positives, negatives = int(y_g.sum()), int(n - y_g.sum())
             rows.append(
                 {
                     "group": column,
                     "level": str(level),
                     "n": n,
-                    "roc_auc": auc,
-                    "positive_rate": float(predicted[mask].mean()),
-                    "observed_rate": float(y[mask].mean()),
+                    "roc_auc": float(roc_auc_score(y_g, p_g)) if both else math.nan,
+                    "roc_auc_low": auc.low if auc else math.nan,
+                    "roc_auc_high": auc.high if auc else math.nan,
+                    "observed_rate": float(y_g.mean()),
+                    "predicted_rate": float(p_g.mean()),
+                    "positive_rate": float(flag.mean()),
+                    "tpr": float(flag[y_g == 1].mean()) if positives else math.nan,
+                    "fpr": float(flag[y_g == 0].mean()) if negatives else math.nan,
                 }
             )
+    return pd.DataFrame(rows, columns=list(GROUP_RESULT_COLUMNS))
+
+
+GROUP_RESULT_COLUMNS: tuple[str, ...] = (
+    "group", "level", "n", "roc_auc", "roc_auc_low", "roc_auc_high", "observed_rate", "predicted_rate",
+    "positive_rate", "tpr", "fpr",
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def expected_calibration_error(y: np.ndarray, proba: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
+    """ECE: the row-weighted mean |observed rate - mean predicted risk| over ``bins`` equal-count bins."""
+    order = np.argsort(proba, kind="stable")
+    y_sorted, p_sorted = np.asarray(y, dtype=float)[order], np.asarray(proba, dtype=float)[order]
+    total = 0.0
+    for part_y, part_p in zip(np.array_split(y_sorted, bins), np.array_split(p_sorted, bins), strict=True):
+        if len(part_y):
+            total += len(part_y) * abs(float(part_y.mean()) - float(part_p.mean()))
+    return total / max(len(y_sorted), 1)
+
+
+def logit(proba: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    clipped = np.clip(np.asarray(proba, dtype=float), eps, 1 - eps)
+    return np.log(clipped / (1 - clipped))
+
+
+def calibration_slope_intercept(y: np.ndarray, proba: np.ndarray) -> tuple[float, float]:
+    """Cox recalibration: ``logit P(y) = intercept + slope * logit(risk)`` (perfect: slope 1, intercept 0)."""
+    from sklearn.linear_model import LogisticRegression
+
+    fit = LogisticRegression(C=np.inf).fit(logit(proba)[:, None], np.asarray(y))
+    return float(fit.coef_[0, 0]), float(fit.intercept_[0])
+
+
+def calibration_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """``ece``, ``calibration_slope`` and ``calibration_intercept`` of risks ``proba``."""
+    slope, intercept = calibration_slope_intercept(y, proba)
+    return {
+        "ece": expected_calibration_error(y, proba),
+        "calibration_slope": slope,
+        "calibration_intercept": intercept,
+    }
+
+
+# --------------------------------------------------------------------------- risk bands
+
+HIGH_RISK_MULTIPLE: dict[str, float] = {"any": 1.4, "within_30_days": 1.5}
+"""A risk is "high" from this multiple of the outcome's base rate (observed rate of the training patients)."""
+MAX_HIGH_SHARE = 0.20
+"""... and "high" never holds more than this share of the validation patients (the cut rises if needed)."""
+BAND_POLICY = (
+    "low: calibrated risk at or below the base rate (an average patient or better); "
+    "medium: above the base rate; high: at least {multiple:g}x the base rate and never more than "
+    "the riskiest {share:.0%} of validation patients"
+)
+
+
+@dataclass(frozen=True)
+class Bands:
+    """Cut points on calibrated absolute risk, relative to the outcome's base rate."""
+
+    base_rate: float
+    medium_from: float
+    high_from: float
+    policy: str
+
+    def band(self, risk: float) -> str:
+        if risk >= self.high_from:
+            return "high"
+        return "medium" if risk > self.medium_from else "low"
+
+    def bands(self, risks: np.ndarray) -> np.ndarray:
+        return np.where(risks >= self.high_from, "high", np.where(risks > self.medium_from, "medium", "low"))
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Bands:
+        return cls(float(values["base_rate"]), float(values["medium_from"]), float(values["high_from"]),
+                   str(values.get("policy", "")))  # fmt: skip
+
+
+def fit_bands(base_rate: float, risks: np.ndarray, target: str, *, max_high_share: float = MAX_HIGH_SHARE) -> Bands:
+    """The band policy for ``target`` applied to the validation patients' calibrated ``risks``."""
+    multiple = HIGH_RISK_MULTIPLE[target]
+    ordered = np.sort(np.asarray(risks, dtype=float))
+    levels = np.unique(ordered)
+    shares = 1.0 - np.searchsorted(ordered, levels, side="left") / max(len(ordered), 1)
+    allowed = levels[shares <= max_high_share]
+    share_cut = float(allowed.min()) if len(allowed) else float(np.nextafter(ordered[-1], np.inf))
+    return Bands(
+        base_rate=float(base_rate),
+        medium_from=float(base_rate),
+        high_from=max(multiple * float(base_rate), share_cut),
+        policy=BAND_POLICY.format(multiple=multiple, share=max_high_share),
+    )
+
+
+BAND_NAMES: tuple[str, ...] = ("low", "medium", "high")
+
+
+def band_table(y: np.ndarray, risks: np.ndarray, bands: Bands) -> pd.DataFrame:
+    """Per band: share of patients, observed rate, mean risk and the observed rate as a multiple of the base rate."""
+    names = bands.bands(np.asarray(risks, dtype=float))
+    rows = []
+    for name in BAND_NAMES:
+        mask = names == name
+        n = int(mask.sum())
+        observed = float(np.mean(y[mask])) if n else math.nan
+        rows.append(
+            {
+                "band": name,
+                "n": n,
+                "share": n / max(len(names), 1),
+                "observed_rate": observed,
+                "mean_risk": float(np.mean(risks[mask])) if n else math.nan,
+                "rate_vs_base": observed / bands.base_rate if n and bands.base_rate else math.nan,
+            }
+        )
     return pd.DataFrame(rows)
+
+
+def band_metrics(prefix: str, table: pd.DataFrame) -> dict[str, float]:
+    """``{prefix}_band_{band}_share`` / ``_observed_rate`` / ``_rate_vs_base`` (NaN left out)."""
+    out: dict[str, float] = {}
+    for row in table.itertuples():
+        for name in ("share", "observed_rate", "rate_vs_base"):
+            value = float(getattr(row, name))
+            if not math.isnan(value):
+                out[f"{prefix}_band_{row.band}_{name}"] = value
+    return out
+
+
+# --------------------------------------------------------------------------- bootstrap
+
+
+@dataclass(frozen=True)
+class Interval:
+    estimate: float
+    low: float
+    high: float
+
+
+def cluster_weights(clusters: np.ndarray, replicates: int, seed: int) -> np.ndarray:
+    """``replicates`` x rows weights of a cluster bootstrap: each row weighs the times its cluster was drawn.
+
+    Drawing patients with replacement and keeping all their encounters is the same as
+    weighting every encounter by its patient's draw count, which the metrics accept.
+    """
+    codes, uniques = pd.factorize(np.asarray(clusters))
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(uniques), size=(replicates, len(uniques)))
+    counts = np.stack([np.bincount(row, minlength=len(uniques)) for row in draws])
+    return counts[:, codes].astype(float)
+
+
+class _Ranked:
+    """Rows sorted once by score, with tie groups: weighted ROC-AUC, PR-AUC and Brier for many weightings at once.
+
+    A bootstrap replicate only re-weights rows, so the order never changes: each metric is
+    a few cumulative sums over tie groups (equal to scikit-learn's weighted metrics, a test checks).
+    """
+
+    def __init__(self, y: np.ndarray, proba: np.ndarray) -> None:
+        order = np.argsort(proba, kind="stable")
+        self.order = order
+        self.y = np.asarray(y, dtype=float)[order]
+        self.proba = np.asarray(proba, dtype=float)[order]
+        self.starts = np.flatnonzero(np.r_[True, np.diff(self.proba) != 0])
+        self.squared = (self.proba - self.y) ** 2
+
+    def _groups(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        w = weights[:, self.order]
+        positive = np.add.reduceat(w * self.y, self.starts, axis=1)
+        negative = np.add.reduceat(w * (1 - self.y), self.starts, axis=1)
+        return positive, negative
+
+    def metrics(self, weights: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]:
+        """``{name: one value per row of weights}``; NaN where a weighting has one class only."""
+        positive, negative = self._groups(weights)
+        total_pos, total_neg = positive.sum(axis=1), negative.sum(axis=1)
+        valid = (total_pos > 0) & (total_neg > 0)
+        out: dict[str, np.ndarray] = {}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if "roc_auc" in names:
+                below = np.cumsum(negative, axis=1) - negative
+                auc = (positive * (below + 0.5 * negative)).sum(axis=1) / (total_pos * total_neg)
+                out["roc_auc"] = np.where(valid, auc, np.nan)
+            if "pr_auc" in names:  # thresholds from the highest score down
+                tp = np.cumsum(positive[:, ::-1], axis=1)
+                fp = np.cumsum(negative[:, ::-1], axis=1)
+                precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+                ap = (positive[:, ::-1] * precision).sum(axis=1) / total_pos
+                out["pr_auc"] = np.where(valid, ap, np.nan)
+            if "brier" in names:
+                w = weights[:, self.order]
+                out["brier"] = (w @ self.squared) / w.sum(axis=1)
+        return out
+
+
+def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
+    finite = values[~np.isnan(values)]
+    if not len(finite):
+        return math.nan, math.nan
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(finite, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def bootstrap_intervals(
+    y: np.ndarray,
+    proba: np.ndarray,
+    clusters: np.ndarray,
+    *,
+    replicates: int = BOOTSTRAP_REPLICATES,
+    seed: int = 0,
+    level: float = 0.95,
+    metrics: Sequence[str] = ("roc_auc", "pr_auc", "brier"),
+) -> dict[str, Interval]:
+    """Percentile intervals of ``metrics`` from a bootstrap over ``clusters`` (patients)."""
+    ranked = _Ranked(y, proba)
+    estimates = ranked.metrics(np.ones((1, len(ranked.y))), metrics)
+    replicated = ranked.metrics(cluster_weights(clusters, replicates, seed), metrics)
+    return {name: Interval(float(estimates[name][0]), *_percentiles(replicated[name], level)) for name in metrics}
+
+
+def interval_metrics(prefix: str, intervals: Mapping[str, Interval]) -> dict[str, float]:
+    """``{prefix}_{metric}_ci_low`` / ``_ci_high`` (the point estimates are logged by ``score``)."""
+    out = {}
+    for name, interval in intervals.items():
+        out[f"{prefix}_{name}_ci_low"] = interval.low
+        out[f"{prefix}_{name}_ci_high"] = interval.high
+    return {k: v for k, v in out.items() if not math.isnan(v)}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A challenger against the champion on the same rows: the promotion gate's statistics and decision."""
+
+    rows: int
+    patients: int
+    challenger_roc_auc: float
+    champion_roc_auc: float
+    delta: float
+    delta_low: float
+    delta_high: float
+    challenger_brier: float
+    champion_brier: float
+    min_delta: float
+    replicates: int
+    promote: bool
+    reason: str
+
+    def as_tags(self) -> dict[str, str]:
+        return {f"promotion_{k}": (f"{v:.6f}" if isinstance(v, float) else str(v)) for k, v in asdict(self).items()}
+
+
+def compare_models(
+    y: np.ndarray,
+    challenger: np.ndarray,
+    champion: np.ndarray,
+    clusters: np.ndarray,
+    *,
+    min_delta: float,
+    replicates: int = BOOTSTRAP_REPLICATES,
+    seed: int = 0,
+    level: float = 0.95,
+) -> Comparison:
+    """Promote only when the lower bound of the paired, patient-clustered bootstrap interval of
+    ROC-AUC(challenger) - ROC-AUC(champion) is above ``min_delta`` and the Brier score is not worse."""
+    weights = cluster_weights(clusters, replicates, seed)
+    ones = np.ones((1, len(y)))
+    new, old = _Ranked(y, challenger), _Ranked(y, champion)
+    new_point, old_point = new.metrics(ones, ("roc_auc", "brier")), old.metrics(ones, ("roc_auc", "brier"))
+    differences = new.metrics(weights, ("roc_auc",))["roc_auc"] - old.metrics(weights, ("roc_auc",))["roc_auc"]
+    low, high = _percentiles(differences, level)
+    new_auc, old_auc = float(new_point["roc_auc"][0]), float(old_point["roc_auc"][0])
+    new_brier, old_brier = float(new_point["brier"][0]), float(old_point["brier"][0])
+    better_auc = low > min_delta
+    brier_ok = new_brier <= old_brier
+    promote = better_auc and brier_ok
+    reason = (
+        f"ROC-AUC {new_auc:.4f} vs champion {old_auc:.4f}: difference {new_auc - old_auc:+.4f}, "
+        f"{level:.0%} interval [{low:+.4f}, {high:+.4f}] (lower bound {'above' if better_auc else 'not above'} "
+        f"PROMOTION_MIN_DELTA={min_delta:g}); Brier {new_brier:.4f} vs {old_brier:.4f} "
+        f"({'not worse' if brier_ok else 'worse'}); {len(y)} rows, {len(np.unique(clusters))} patients"
+    )
+    return Comparison(
+        rows=len(y),
+        patients=len(np.unique(clusters)),
+        challenger_roc_auc=new_auc,
+        champion_roc_auc=old_auc,
+        delta=new_auc - old_auc,
+        delta_low=low,
+        delta_high=high,
+        challenger_brier=new_brier,
+        champion_brier=old_brier,
+        min_delta=float(min_delta),
+        replicates=replicates,
+        promote=promote,
+        reason=reason,
+    )
 
 
 def metric_key(*parts: str) -> str:

@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 SKOPS_TRUSTED_TYPES: list[str] = [
     "readmission.features.RawRecordFeatures",
+    "readmission.calibration.CalibratedClassifier",
+    "readmission.calibration.RiskMap",
     "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",

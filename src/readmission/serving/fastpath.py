@@ -495,13 +495,22 @@ class FastPredictor:
         compiled = CompiledEncoder(encoder)
         self._encode = compiled.encode
         self._encoder, self._classifier = compiled, classifier
+        # a calibrated model: compile the wrapped classifier, then its fitted risk map (calibration.py)
+        calibrated = classifier if hasattr(classifier, "calibrate_one") else None
+        inner = calibrated.estimator if calibrated is not None else classifier
         try:
-            self._score, kind = _compile_classifier(classifier)
+            score, kind = _compile_classifier(inner)
         except UnsupportedModelError as error:
             logger.info("classifier not compiled (%s): calling its predict_proba on arrays", error)
-            positive = _positive_index(classifier)
-            self._score = lambda row: float(classifier.predict_proba(np.asarray(row).reshape(1, -1))[0, positive])
-            kind = f"array-{type(classifier).__name__}"
+            positive = _positive_index(inner)
+            score = lambda row: float(inner.predict_proba(np.asarray(row).reshape(1, -1))[0, positive])  # noqa: E731
+            kind = f"array-{type(inner).__name__}"
+        if calibrated is not None:
+            calibrate = calibrated.calibrate_one
+            self._score = lambda row: calibrate(score(row))
+            kind = f"{kind}+{calibrated.method}-calibration"
+        else:
+            self._score = score
         self.kind = f"compiled:{kind}"
 
     @property
