@@ -59,7 +59,7 @@ def run_locust(url: str, target: str, run_time: int, users: int, workdir: Path) 
     cmd = [
         str(BIN / "locust"), "-f", str(REPO / "locust" / "locustfile.py"), "--headless", "--host", url,
         "-u", str(users), "-r", str(users), "--run-time", f"{run_time}s", "--csv", str(prefix),
-        "--only-summary", "--loglevel", "WARNING",
+        "--only-summary", "--loglevel", "WARNING", "Throughput",
     ]  # fmt: skip
     env = {**os.environ, "LOCUST_TARGET": target, "PYTHONPATH": str(REPO / "src")}
     subprocess.run(pinned(1, cmd), env=env, check=False, capture_output=True, timeout=run_time + 120)
