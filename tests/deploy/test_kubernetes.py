@@ -309,7 +309,7 @@ def test_configmaps_are_the_repository_files_byte_for_byte(renders: dict[str, li
         "grafana-datasources": sorted((REPO_ROOT / "grafana" / "provisioning" / "datasources").glob("*.yml")),
         "grafana-dashboard-providers": sorted((REPO_ROOT / "grafana" / "provisioning" / "dashboards").glob("*.yml")),
         "prometheus-rules": sorted((REPO_ROOT / "prometheus" / "rules").glob("*.yml")),
-        "locustfile": [REPO_ROOT / "locust" / "locustfile.py"],
+        "locustfile": sorted((REPO_ROOT / "locust").glob("*.py")),
         "mysql-init": sorted((REPO_ROOT / "mysql" / "init").iterdir()),
     }
     for name, files in expected.items():

@@ -59,7 +59,8 @@ def can_write(connection: pymysql.Connection, database: str) -> bool:
             cursor.execute(f"SELECT id FROM `{database}`.probe")
         return True
     except pymysql.err.OperationalError as error:
-        assert error.args[0] in {1044, 1142}, error  # access denied to database / command denied
+        if error.args[0] not in {1044, 1142}:  # access denied to the database / command denied
+            raise
         return False
 
 
