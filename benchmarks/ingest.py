@@ -25,7 +25,7 @@ import pandas as pd  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from tests import services  # noqa: E402
 
-from readmission import ingest, schema, storage  # noqa: E402
+from readmission import ingest, schema, storage, validation  # noqa: E402
 from readmission.data_api.loading import read_raw_csv, to_records  # noqa: E402
 
 BATCH = 15_000
@@ -70,7 +70,7 @@ def bulk_write_only(url: str, records: list[dict]) -> float:
     engine = storage.raw_engine(url)
     frames = []
     for start in range(0, len(records), BATCH):
-        frame = ingest.validate_records(records[start : start + BATCH]).valid
+        frame = validation.validate_records(records[start : start + BATCH]).valid
         frame["batch_number"] = start // BATCH + 1
         frame["ingested_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
         frames.append(frame)

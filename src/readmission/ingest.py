@@ -1,12 +1,13 @@
 """Batches from the data API into ``diabetes_raw``: validate, quarantine, bulk-insert, log.
 
-Every row is checked against :mod:`readmission.schema` with exactly the semantics
-of :func:`schema.check_value` (vectorised: a column is checked by its distinct
-values, or cell by cell only when its types are mixed). Invalid rows go to
-``quarantine`` with every reason; valid rows are inserted with insert-ignore on
-``encounter_id``. A batch is written in one transaction (raw rows, quarantine,
+Every row is checked by :func:`validation.validate_records` (the validator the API
+uses too). Invalid rows go to ``quarantine`` with every reason; so does a row whose
+``encounter_id`` is already stored, or sent twice in the batch, with other values
+(a conflicting duplicate). A row identical to the stored one is a harmless duplicate:
+counted, not written. A batch is written in one transaction (raw rows, quarantine,
 ``ingestion_log``), so a crash leaves nothing half-written and a re-run is safe;
-re-sending a batch inserts 0 rows and logs them as duplicates.
+a bulk load the server answers with a warning (a truncated value...) fails the
+whole batch (:class:`storage.LoadWarningError`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ import hashlib
 import json
 import logging
 import math
-import operator
 import time
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -26,35 +25,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from pandas.api.types import infer_dtype
 
 from readmission import schema, storage
 from readmission.data_source import DataSourceClient, DataSourceError
+from readmission.validation import validate_records
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "DataSourceError",
     "IngestResult",
-    "Validation",
     "available_batches",
     "ingest_all",
     "ingest_batch",
     "ingest_next",
     "ingest_records",
     "ingested_batches",
-    "validate_records",
 ]
-
-RAW_COLUMN_NAMES = frozenset(schema.COLUMN_NAMES)
-
-
-@dataclass(frozen=True)
-class Validation:
-    valid: pd.DataFrame
-    """The valid rows: the 50 columns, int64 for integer columns, object (str/None) otherwise."""
-    invalid: list[tuple[Mapping[str, Any], list[str]]]
-    """Each invalid row with every reason."""
 
 
 @dataclass(frozen=True)
@@ -68,97 +55,6 @@ class IngestResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def _column_problems(column: schema.Column, values: np.ndarray) -> dict[int, str]:
-    """``{row index: reason}`` for the cells of one column that ``check_value`` rejects."""
-    nulls = values == None  # noqa: E711 - elementwise; NaN is not null here (check_value rejects it)
-    kind = infer_dtype(values, skipna=True)
-    if kind not in ("integer" if column.is_integer else "string", "empty"):
-        return {i: p for i, v in enumerate(values) if (p := schema.check_value(column, v))}
-    problems: dict[int, str] = {}
-    if nulls.any() and not column.nullable:
-        reason = schema.check_value(column, None)
-        problems.update(dict.fromkeys(np.flatnonzero(nulls).tolist(), reason or ""))
-    present = np.flatnonzero(~nulls)
-    if not len(present):
-        return problems
-    cells = values[present]
-    if column.is_integer:
-        try:
-            numbers = cells.astype(np.int64)
-        except (OverflowError, ValueError, TypeError):  # NaN or an integer beyond int64
-            return {i: p for i, v in enumerate(values) if (p := schema.check_value(column, v))}
-        suspect = np.zeros(len(cells), dtype=bool)
-        if column.minimum is not None:
-            suspect |= numbers < column.minimum
-        if column.maximum is not None:
-            suspect |= numbers > column.maximum
-        if column.kind is schema.Kind.CODE:
-            suspect |= ~np.isin(numbers, np.fromiter(schema.allowed_codes(column.name), dtype=np.int64))
-        for position in np.flatnonzero(suspect).tolist():
-            reason = schema.check_value(column, cells[position])
-            if reason:
-                problems[int(present[position])] = reason
-        return problems
-    reasons = {u: r for u in pd.unique(cells) if (r := schema.check_value(column, u))}
-    if reasons:
-        for position in np.flatnonzero(pd.Series(cells, dtype=object).isin(list(reasons))).tolist():
-            problems[int(present[position])] = reasons[cells[position]]
-    return problems
-
-
-def validate_records(records: Sequence[Mapping[str, Any]]) -> Validation:
-    """Split ``records`` into valid rows (a typed frame) and invalid rows with their reasons."""
-    count = len(records)
-    problems: dict[int, list[str]] = defaultdict(list)
-    absent: dict[int, set[str]] = {}
-    getter = operator.itemgetter(*schema.COLUMN_NAMES)
-    try:
-        tuples = list(map(getter, records))
-    except (KeyError, TypeError):  # some row lacks a column or is not an object: the careful path
-        blank = dict.fromkeys(schema.COLUMN_NAMES)
-        tuples = []
-        for index, record in enumerate(records):
-            if not isinstance(record, Mapping):
-                problems[index].append("row is not a JSON object")
-                absent[index] = set(RAW_COLUMN_NAMES)
-                record = blank
-            elif not record.keys() >= RAW_COLUMN_NAMES:
-                absent[index] = set(RAW_COLUMN_NAMES - record.keys())
-                record = {**blank, **record}
-            tuples.append(getter(record))
-    table = np.empty((count, len(schema.COLUMNS)), dtype=object)
-    if count:
-        table[:] = tuples
-    columns: dict[str, np.ndarray] = {}
-    for position, column in enumerate(schema.COLUMNS):
-        values = table[:, position]
-        columns[column.name] = values
-        for index, reason in _column_problems(column, values).items():
-            missing = absent.get(index)
-            if missing is not None and column.name in missing:
-                if isinstance(records[index], Mapping):
-                    problems[index].append(f"{column.name} is missing")
-            else:
-                problems[index].append(reason)
-    valid = np.ones(count, dtype=bool)
-    valid[list(problems)] = False
-    frame = pd.DataFrame(
-        {
-            c.name: (
-                columns[c.name][valid].astype(np.int64)
-                if c.is_integer
-                else pd.Series(columns[c.name][valid], dtype=object)
-            )
-            for c in schema.COLUMNS
-        }
-    )
-    invalid = [(records[i], problems[i]) for i in sorted(problems)]
-    return Validation(frame, invalid)
 
 
 # --------------------------------------------------------------------------- writing
@@ -204,6 +100,68 @@ def _quarantine_rows(
     return rows
 
 
+def _differences(stored: Sequence[Any], sent: Sequence[Any]) -> list[str]:
+    return [name for name, a, b in zip(schema.COLUMN_NAMES, stored, sent, strict=True) if a != b]
+
+
+@dataclass
+class _Sorted:
+    """The valid rows of a batch sorted into new rows, harmless duplicates and conflicting ones."""
+
+    frame: pd.DataFrame
+    """The rows to load."""
+    positions: np.ndarray
+    """The position in the batch of each row of ``frame``."""
+    duplicates: int
+    conflicts: list[tuple[Mapping[str, Any], list[str]]]
+
+
+def _twins(frame: pd.DataFrame, positions: np.ndarray, records: Sequence[Mapping[str, Any]]) -> _Sorted:
+    """Rows whose ``encounter_id`` appears again later in the batch: identical ones are duplicates,
+    different ones conflicts (the first row of an ``encounter_id`` is the one kept)."""
+    repeated = frame["encounter_id"].duplicated(keep="first").to_numpy()
+    if not repeated.any():
+        return _Sorted(frame, positions, 0, [])
+    names = list(schema.COLUMN_NAMES)
+    first = {
+        row[0]: row for row in frame.loc[~repeated, names].itertuples(index=False, name=None)
+    }  # encounter_id -> first row
+    duplicates, conflicts = 0, []
+    for offset, row in zip(
+        np.flatnonzero(repeated).tolist(), frame.loc[repeated, names].itertuples(index=False, name=None), strict=True
+    ):
+        differing = _differences(first[row[0]], row)
+        if differing:
+            conflicts.append((records[positions[offset]], [
+                f"encounter_id {row[0]} is sent twice in this batch with other values ({', '.join(differing)})"
+            ]))  # fmt: skip
+        else:
+            duplicates += 1
+    return _Sorted(frame.loc[~repeated].reset_index(drop=True), positions[~repeated], duplicates, conflicts)
+
+
+def _against_stored(conn: sa.Connection, sorted_rows: _Sorted, records: Sequence[Mapping[str, Any]]) -> _Sorted:
+    """Drop the rows already stored: identical ones are duplicates, different ones conflicts."""
+    frame = sorted_rows.frame
+    stored = storage.rows_by_key(conn, storage.diabetes_raw, schema.COLUMN_NAMES, frame["encounter_id"].tolist())
+    if not stored:
+        return sorted_rows
+    names = list(schema.COLUMN_NAMES)
+    known = frame["encounter_id"].isin(list(stored)).to_numpy()
+    duplicates, conflicts = sorted_rows.duplicates, list(sorted_rows.conflicts)
+    for position, row in zip(
+        sorted_rows.positions[known].tolist(), frame.loc[known, names].itertuples(index=False, name=None), strict=True
+    ):
+        differing = _differences(stored[row[0]], row)
+        if differing:
+            conflicts.append((records[position], [
+                f"encounter_id {row[0]} was already ingested with other values ({', '.join(differing)})"
+            ]))  # fmt: skip
+        else:
+            duplicates += 1
+    return _Sorted(frame.loc[~known].reset_index(drop=True), sorted_rows.positions[~known], duplicates, conflicts)
+
+
 def ingest_records(
     engine: sa.Engine, records: Sequence[Mapping[str, Any]], batch_number: int, *, source: str = "direct"
 ) -> IngestResult:
@@ -211,19 +169,21 @@ def ingest_records(
     started = time.perf_counter()
     started_at = _now()
     validation = validate_records(records)
-    # Key order makes the primary-key inserts sequential (the source sends a shuffled order).
-    frame = validation.valid.sort_values("encounter_id", kind="stable", ignore_index=True)
-    frame["batch_number"] = batch_number
-    frame["ingested_at"] = started_at.strftime("%Y-%m-%d %H:%M:%S.%f")
-    quarantine_rows = _quarantine_rows(validation.invalid, batch_number, started_at)
-    with engine.begin() as conn:
+    twins = _twins(validation.valid, validation.valid_index, records)
+    with storage.loading(engine) as conn:
+        rows = _against_stored(conn, twins, records)
+        # Key order makes the primary-key inserts sequential (the source sends a shuffled order).
+        frame = rows.frame.sort_values("encounter_id", kind="stable", ignore_index=True)
+        frame["batch_number"] = batch_number
+        frame["ingested_at"] = started_at.strftime("%Y-%m-%d %H:%M:%S.%f")
+        quarantine_rows = _quarantine_rows([*validation.invalid, *rows.conflicts], batch_number, started_at)
         inserted = storage.bulk_insert_frame(conn, storage.diabetes_raw, frame)
         storage.insert_ignore(conn, storage.quarantine, quarantine_rows)
         result = IngestResult(
             batch_number=batch_number,
             received=len(records),
             inserted=inserted,
-            duplicates=len(frame) - inserted,
+            duplicates=rows.duplicates + len(frame) - inserted,
             quarantined=len(quarantine_rows),
             seconds=0.0,
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
@@ -75,11 +74,6 @@ MEDICATIONS: tuple[str, ...] = (
     "examide", "citoglipton", "insulin", "glyburide-metformin", "glipizide-metformin",
     "glimepiride-pioglitazone", "metformin-rosiglitazone", "metformin-pioglitazone",
 )  # fmt: skip
-
-ICD9_PATTERN = re.compile(r"^(?:\d{1,3}(?:\.\d{1,2})?|V\d{1,2}(?:\.\d{1,2})?|E\d{3}(?:\.\d{1,2})?)$")
-"""ICD-9-CM as the data writes it: leading zeros of numeric codes are dropped ("8" is 008)."""
-
-TEXT_PATTERN = re.compile(r"^[A-Za-z][A-Za-z&/\- ]{0,63}$")
 
 
 def _count(name: str, description: str, minimum: int, maximum: int, group: str) -> Column:
@@ -155,43 +149,3 @@ def code_descriptions() -> dict[str, dict[int, str]]:
 
 def allowed_codes(column: str) -> frozenset[int]:
     return frozenset(code_descriptions()[column])
-
-
-def check_value(column: Column, value: object) -> str | None:
-    """Why ``value`` is not valid for ``column``, or None if it is."""
-    if value is None:
-        return None if column.nullable else f"{column.name} is required"
-    if column.is_integer:
-        if isinstance(value, bool) or not isinstance(value, int):
-            return f"{column.name} must be an integer, got {value!r}"
-        if column.minimum is not None and value < column.minimum:
-            return f"{column.name} must be >= {column.minimum}, got {value}"
-        if column.maximum is not None and value > column.maximum:
-            return f"{column.name} must be <= {column.maximum}, got {value}"
-        if column.kind is Kind.CODE and value not in allowed_codes(column.name):
-            return f"{column.name} {value} is not a known code"
-        return None
-    if not isinstance(value, str):
-        return f"{column.name} must be a string, got {value!r}"
-    if column.levels and value not in column.levels:
-        return f"{column.name} {value!r} is not one of {', '.join(column.levels)}"
-    if column.kind is Kind.ICD9 and not ICD9_PATTERN.match(value):
-        return f"{column.name} {value!r} is not an ICD-9 code"
-    if column.kind is Kind.TEXT and not TEXT_PATTERN.match(value):
-        return f"{column.name} {value!r} is not a valid {column.description.lower()}"
-    return None
-
-
-def check_record(record: dict[str, object], *, require_target: bool = False) -> list[str]:
-    """Every problem with one raw record (empty when valid). Unknown keys are ignored."""
-    problems = []
-    for column in COLUMNS:
-        if column.kind is Kind.TARGET and not require_target:
-            continue
-        if column.name not in record:
-            problems.append(f"{column.name} is missing")
-            continue
-        problem = check_value(column, record[column.name])
-        if problem:
-            problems.append(problem)
-    return problems

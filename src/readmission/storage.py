@@ -6,7 +6,10 @@
 
 Bulk writes use the fastest idempotent path of each backend: ``LOAD DATA LOCAL
 INFILE ... IGNORE`` on MySQL (PyMySQL with ``local_infile``), ``executemany``
-with ``INSERT OR IGNORE`` on SQLite. Both skip rows whose unique key exists.
+with ``INSERT OR IGNORE`` on SQLite. Both skip rows whose unique key exists. On
+MySQL, ``IGNORE`` also turns a bad value (one too long for its column...) into a
+warning: a bulk write with any warning other than a skipped duplicate raises
+:class:`LoadWarningError`, so the caller's transaction writes nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +37,13 @@ CLEAN_TABLE = "diabetes_clean"
 SPLIT_TABLES: dict[str, str] = {"train": "train_data", "validation": "validation_data", "test": "test_data"}
 LABEL_COLUMN = "label"
 
+DUPLICATE_KEY_WARNING = 1062
+"""MySQL's warning for a row skipped by ``IGNORE`` because its key exists (expected, counted as a duplicate)."""
+
+
+class LoadWarningError(Exception):
+    """The server accepted a bulk write only with warnings (truncated or converted values): nothing is kept."""
+
 
 def _raw_type(column: schema.Column, *, wide: bool = False) -> sa.types.TypeEngine[Any]:
     if column.kind is schema.Kind.IDENTIFIER:
@@ -46,6 +56,9 @@ def _raw_type(column: schema.Column, *, wide: bool = False) -> sa.types.TypeEngi
         return sa.String(max(len(level) for level in column.levels))
     return sa.String(64)
 
+
+TABLE_OPTIONS: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+"""Tables store any text as sent (a server's latin1 default would turn a quarantined value into '?')."""
 
 # --------------------------------------------------------------------------- raw_data_db
 
@@ -66,6 +79,7 @@ diabetes_raw = sa.Table(
     ),
     sa.Column("batch_number", sa.Integer, nullable=False),
     sa.Column("ingested_at", sa.DateTime, nullable=False),
+    **TABLE_OPTIONS,
 )
 """One row per encounter; ``encounter_id`` is the unique key that makes ingestion idempotent.
 
@@ -84,6 +98,7 @@ ingestion_log = sa.Table(
     sa.Column("quarantined", sa.Integer, nullable=False),
     sa.Column("started_at", sa.DateTime, nullable=False),
     sa.Column("finished_at", sa.DateTime, nullable=False),
+    **TABLE_OPTIONS,
 )
 """One row per ingestion run of a batch (a re-run adds a row with ``inserted`` 0)."""
 
@@ -98,6 +113,7 @@ quarantine = sa.Table(
     sa.Column("record", sa.JSON, nullable=False),
     sa.Column("quarantined_at", sa.DateTime, nullable=False),
     sa.UniqueConstraint("batch_number", "row_hash", name="uq_quarantine_batch_row"),
+    **TABLE_OPTIONS,
 )
 """Rows that failed validation, kept verbatim (JSON) with every reason; one copy per batch."""
 
@@ -128,6 +144,7 @@ def clean_metadata() -> sa.MetaData:
             metadata,
             *(_clean_column(name) for name in features.CLEAN_COLUMNS),
             sa.Index(f"ix_{table_name}_patient_nbr", "patient_nbr"),
+            **TABLE_OPTIONS,
         )
     return metadata
 
@@ -184,6 +201,27 @@ def is_mysql(conn: sa.Connection | sa.Engine) -> bool:
     return conn.dialect.name in ("mysql", "mariadb")
 
 
+@contextmanager
+def loading(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A transaction for bulk writes (``bulk_insert_frame``): committed at exit, rolled back on error."""
+    with engine.begin() as conn:
+        yield conn
+
+
+def rows_by_key(
+    conn: sa.Connection, table: sa.Table, names: Iterable[str], keys: list[Any], *, chunk: int = 5000
+) -> dict[Any, tuple[Any, ...]]:
+    """``{key: row}`` of the stored rows whose primary key is in ``keys``; the row has the columns ``names``."""
+    (key_column,) = table.primary_key.columns
+    columns = [table.c[name] for name in names]
+    found: dict[Any, tuple[Any, ...]] = {}
+    for start in range(0, len(keys), chunk):
+        statement = sa.select(key_column, *columns).where(key_column.in_(keys[start : start + chunk]))
+        for row in conn.execute(statement):
+            found[row[0]] = tuple(row[1:])
+    return found
+
+
 # --------------------------------------------------------------------------- bulk writes
 
 
@@ -238,12 +276,40 @@ def _executemany_or_ignore(conn: sa.Connection, table: sa.Table, frame: pd.DataF
     placeholders = ", ".join(("%s" if mysql else "?") for _ in frame.columns)
     verb = "INSERT IGNORE" if mysql else "INSERT OR IGNORE"
     sql = f"{verb} INTO {preparer.format_table(table)} ({columns}) VALUES ({placeholders})"
+    rows = list(_python_rows(frame))
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(sql, list(_python_rows(frame)))
-        return int(cursor.rowcount)
+        if not mysql:
+            cursor.executemany(sql, rows)
+            return int(cursor.rowcount)
+        inserted = 0
+        for start in range(0, len(rows), _CHUNK_ROWS):  # warnings are reported per statement
+            chunk = rows[start : start + _CHUNK_ROWS]
+            cursor.executemany(sql, chunk)
+            count = int(cursor.rowcount)
+            _raise_on_warnings(cursor, table, len(chunk), count)
+            inserted += count
+        return inserted
     finally:
         cursor.close()
+
+
+_CHUNK_ROWS = 1000
+"""Rows per multi-row ``INSERT IGNORE`` (one statement each, well below ``max_allowed_packet``)."""
+
+
+def _raise_on_warnings(cursor: Any, table: sa.Table, rows: int, inserted: int) -> None:
+    """Raise :class:`LoadWarningError` when the last statement left warnings other than skipped duplicates."""
+    cursor.execute("SELECT @@warning_count")
+    (count,) = cursor.fetchone()
+    if int(count) <= rows - inserted:  # one warning per skipped duplicate
+        return
+    cursor.execute("SHOW WARNINGS LIMIT 20")
+    problems = [f"{code} {message}" for _level, code, message in cursor.fetchall() if code != DUPLICATE_KEY_WARNING]
+    raise LoadWarningError(
+        f"loading {rows} rows into {table.name} gave {int(count) - (rows - inserted)} warning(s) "
+        f"besides skipped duplicates; nothing was kept: {'; '.join(problems[:5]) or 'see SHOW WARNINGS'}"
+    )
 
 
 def _plain_csv(arrow: Any, path: str) -> bool:
@@ -314,7 +380,9 @@ def _load_data_infile(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(sql, (path,))
-            return int(cursor.rowcount)
+            inserted = int(cursor.rowcount)
+            _raise_on_warnings(cursor, table, len(frame), inserted)
+            return inserted
         except Exception as error:
             code = error.args[0] if error.args else None
             if code not in _LOCAL_INFILE_DISABLED:

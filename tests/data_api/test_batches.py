@@ -8,7 +8,7 @@ import httpx
 import numpy as np
 import pytest
 
-from readmission import schema
+from readmission import schema, validation
 from tests import services
 from tests.data_api.conftest import Served, strict_loads
 
@@ -81,7 +81,7 @@ def test_missing_is_null_and_none_is_a_string(served_columns: dict[str, list]) -
 def test_every_value_is_valid_for_the_schema(served_columns: dict[str, list]) -> None:
     for name, values in served_columns.items():
         for value in set(values):
-            assert schema.check_value(schema.BY_NAME[name], value) is None, (name, value)
+            assert validation.check_value(schema.BY_NAME[name], value) is None, (name, value)
 
 
 def test_bodies_are_strict_json(served: Served) -> None:

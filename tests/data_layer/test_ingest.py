@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from readmission import ingest, schema, storage
+from readmission import ingest, schema, storage, validation
 from readmission.data_source import DataSourceClient, DataSourceUnavailableError
 from tests import services
 
@@ -60,7 +61,7 @@ def _bad_rows(sample: list[dict]) -> list[tuple[dict, str]]:
         (dict(sample[4], time_in_hospital="3"), "time_in_hospital must be an integer, got '3'"),
         (dict(sample[5], gender=True), "gender must be a string, got True"),
         (dict(sample[6], discharge_disposition_id=99), "discharge_disposition_id 99 is not a known code"),
-        (dict(sample[7], diag_1="banana"), "diag_1 'banana' is not an ICD-9 code"),
+        (dict(sample[7], diag_1="banana"), "diag_1 'banana' is not an ICD-9-CM code"),
     ]
 
 
@@ -85,12 +86,12 @@ def test_invalid_rows_are_quarantined_with_their_reason(dbs, sample):
 
 def test_validation_agrees_with_check_record(sample):
     rows = [row for row, _ in _bad_rows(sample)] + sample[20:40]
-    validation = ingest.validate_records(rows)
-    expected_invalid = [r for r in rows if schema.check_record(r, require_target=True)]
-    assert [record for record, _ in validation.invalid] == expected_invalid
-    for record, reasons in validation.invalid:
-        assert reasons == schema.check_record(record, require_target=True)
-    assert len(validation.valid) == len(rows) - len(expected_invalid)
+    checked = validation.validate_records(rows)
+    expected_invalid = [r for r in rows if validation.check_record(r, require_target=True)]
+    assert [record for record, _ in checked.invalid] == expected_invalid
+    for record, reasons in checked.invalid:
+        assert reasons == validation.check_record(record, require_target=True)
+    assert len(checked.valid) == len(rows) - len(expected_invalid)
 
 
 def test_a_crash_mid_batch_leaves_nothing_and_a_rerun_completes(dbs, sample):
@@ -113,10 +114,69 @@ def test_a_crash_mid_batch_leaves_nothing_and_a_rerun_completes(dbs, sample):
     assert _counts(engine) == (799, 1, 1)
 
 
-def test_a_unique_key_violation_inside_the_batch_keeps_the_first_row(dbs, sample):
-    twin = dict(sample[1], race="Other")  # same encounter_id as sample[1]
-    result = ingest.ingest_records(dbs.raw, [*sample[:5], twin], 1)
-    assert (result.inserted, result.duplicates) == (5, 1)
+def test_an_encounter_sent_twice_in_a_batch_keeps_the_first_row_and_quarantines_a_different_twin(dbs, sample):
+    twin = dict(sample[1], race="Other" if sample[1]["race"] != "Other" else "Asian")  # same encounter_id
+    result = ingest.ingest_records(dbs.raw, [*sample[:5], twin, dict(sample[2])], 1)
+    assert (result.inserted, result.duplicates, result.quarantined) == (5, 1, 1)
+    (entry,) = _quarantine(dbs.raw)
+    assert (
+        entry["reason"]
+        == f"encounter_id {sample[1]['encounter_id']} is sent twice in this batch with other values (race)"
+    )
+    stored = storage.read_table(dbs.raw, storage.diabetes_raw).set_index("encounter_id")
+    assert stored.loc[sample[1]["encounter_id"], "race"] == sample[1]["race"]
+
+
+def _quarantine(engine: sa.Engine) -> list[dict]:
+    with engine.connect() as conn:
+        return [
+            dict(row)
+            for row in conn.execute(sa.select(storage.quarantine).order_by(storage.quarantine.c.id)).mappings()
+        ]
+
+
+def test_an_encounter_re_sent_with_other_values_is_quarantined_and_an_identical_one_is_a_duplicate(dbs, sample):
+    ingest.ingest_records(dbs.raw, sample[:50], 1)
+    changed = dict(sample[3], num_medications=sample[3]["num_medications"] + 1, diag_1="428")
+    again = [*sample[:3], changed, *sample[4:50], *sample[50:60]]
+    result = ingest.ingest_records(dbs.raw, again, 2)
+    assert (result.received, result.inserted, result.duplicates, result.quarantined) == (60, 10, 49, 1)
+    (entry,) = _quarantine(dbs.raw)
+    differing = "num_medications, diag_1" if sample[3]["diag_1"] != "428" else "num_medications"
+    assert (
+        entry["reason"]
+        == f"encounter_id {sample[3]['encounter_id']} was already ingested with other values ({differing})"
+    )
+    assert (entry["encounter_id"], entry["batch_number"]) == (sample[3]["encounter_id"], 2)
+    stored = storage.read_table(dbs.raw, storage.diabetes_raw).set_index("encounter_id")
+    assert stored.loc[sample[3]["encounter_id"], "num_medications"] == sample[3]["num_medications"]  # first one kept
+    assert storage.count_rows(dbs.raw, storage.diabetes_raw) == 60
+    repeat = ingest.ingest_records(dbs.raw, again, 2)  # the same batch again: no second quarantine copy
+    assert (repeat.inserted, repeat.duplicates) == (0, 59)
+    assert len(_quarantine(dbs.raw)) == 1
+
+
+HOSTILE_VALUES = [
+    ("diag_1", "250\n", "diag_1 '250\\n' is not an ICD-9-CM code"),
+    ("diag_2", "\u0662\u0665\u0660", "diag_2 '\u0662\u0665\u0660' is not an ICD-9-CM code"),  # Arabic-Indic digits
+    ("diag_3", "\uff12\uff15\uff10.01", "diag_3 '\uff12\uff15\uff10.01' is not an ICD-9-CM code"),  # full-width
+    ("medical_specialty", "Cardiology\n", "medical_specialty 'Cardiology\\n' is not a name"),
+    ("medical_specialty", "C" * 65, "medical_specialty 'CCCCC"),
+    ("medical_specialty", "Cardiology'; DROP TABLE diabetes_raw; --", "medical_specialty \"Cardiology'; DROP"),
+    ("race", "Caucasian\n", "race 'Caucasian\\n' is not one of"),
+    ("payer_code", "MC' OR '1'='1", "payer_code \"MC' OR '1'='1\" is not one of"),
+]
+
+
+def test_hostile_values_are_quarantined_with_their_reason_and_the_rest_is_ingested(dbs, sample):
+    hostile = [dict(sample[i], **{name: value}) for i, (name, value, _) in enumerate(HOSTILE_VALUES)]
+    good = sample[20:120]
+    result = ingest.ingest_records(dbs.raw, [*hostile, *good], 3)
+    assert (result.inserted, result.quarantined) == (len(good), len(hostile))
+    for (_, _, reason), entry in zip(HOSTILE_VALUES, _quarantine(dbs.raw), strict=True):
+        assert entry["reason"].startswith(reason), entry["reason"]
+    stored = storage.read_table(dbs.raw, storage.diabetes_raw)
+    assert sorted(stored["encounter_id"]) == sorted(r["encounter_id"] for r in good)
 
 
 def test_batches_come_from_the_real_data_api(dbs, data_api):
@@ -151,3 +211,36 @@ def test_a_server_without_local_infile_falls_back_to_multirow_inserts(mariadb, s
         mariadb.admin("SET GLOBAL local_infile = 1")
     assert (first.inserted, again.inserted, again.duplicates) == (700, 0, 700)
     assert storage.count_rows(engine, storage.diabetes_raw) == 700
+
+
+def _one_frame(sample: list[dict], **change: object) -> pd.DataFrame:
+    frame = pd.DataFrame([dict(row, **change) for row in sample[:3]], columns=list(schema.COLUMN_NAMES))
+    frame["batch_number"] = 1
+    frame["ingested_at"] = "2026-01-01 00:00:00"
+    return frame
+
+
+def _log_and_load(engine: sa.Engine, frame: pd.DataFrame) -> None:
+    """One transaction: an ingestion_log row, then the bulk write of ``frame``."""
+    with storage.loading(engine) as conn:
+        conn.execute(sa.insert(storage.ingestion_log).values(
+            batch_number=1, source="t", received=3, inserted=3, duplicates=0, quarantined=0,
+            started_at=ingest._now(), finished_at=ingest._now(),
+        ))  # fmt: skip
+        storage.bulk_insert_frame(conn, storage.diabetes_raw, frame)
+
+
+@pytest.mark.parametrize("local_infile", [1, 0], ids=["load-data", "multirow-insert"])
+def test_a_bulk_write_the_server_truncates_fails_whole(mariadb, sample, local_infile):
+    engine = storage.raw_engine(mariadb.fresh_database("warn"))
+    long_value = "C" * 65  # VARCHAR(64): MySQL's IGNORE would store 64 characters and warn
+    mariadb.admin(f"SET GLOBAL local_infile = {local_infile}")
+    try:
+        with pytest.raises(storage.LoadWarningError, match=r"1 warning\(s\) besides skipped duplicates.*1406|1265"):
+            _log_and_load(engine, _one_frame(sample, medical_specialty=long_value))
+        assert _counts(engine) == (0, 0, 0)  # the whole transaction, log row included, is gone
+        with storage.loading(engine) as conn:  # duplicates alone are not a failure
+            assert storage.bulk_insert_frame(conn, storage.diabetes_raw, _one_frame(sample)) == 3
+            assert storage.bulk_insert_frame(conn, storage.diabetes_raw, _one_frame(sample)) == 0
+    finally:
+        mariadb.admin("SET GLOBAL local_infile = 1")

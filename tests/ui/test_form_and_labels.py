@@ -6,7 +6,7 @@ import gzip
 
 import pytest
 
-from readmission import schema
+from readmission import schema, validation
 from readmission.config import REPO_ROOT
 from readmission.ui import batch, form, i18n
 
@@ -25,7 +25,7 @@ def test_form_has_every_input_column_once_in_a_known_section():
 def test_defaults_make_a_valid_record():
     record = form.to_record({})
     assert form.problems(record) == []
-    assert schema.check_record({**record, "encounter_id": 1, "patient_nbr": 1}) == []
+    assert validation.check_record({**record, "encounter_id": 1, "patient_nbr": 1}) == []
 
 
 def test_select_options_are_the_schema_levels_and_codes():
@@ -88,7 +88,7 @@ def test_csv_rows_become_valid_raw_records():
         text = "".join(handle.readline() for _ in range(2001))
     records = batch.to_records(batch.read_csv(text.encode()))
     assert len(records) == 2000
-    assert all(schema.check_record(record) == [] for record in records)
+    assert all(validation.check_record(record) == [] for record in records)
     assert "readmitted" not in records[0]
 
 

@@ -10,7 +10,6 @@ Validation is strict: ``"5"`` is not a count and ``true`` is not a code.
 from __future__ import annotations
 
 import importlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -25,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from readmission import schema
 from readmission.schema import Column, Kind
+from readmission.validation import ICD9_PATTERN, MAX_LENGTHS, TEXT_PATTERN, check_value, integer_ok, string_ok
 
 RiskBand = Literal["low", "medium", "high"]
 
@@ -61,10 +61,6 @@ EXAMPLE_RECORD: dict[str, Any] = {
 """The second row of the UCI data, as the data API serves it (without ``readmitted``)."""
 
 
-MAX_LENGTHS: dict[Kind, int] = {Kind.ICD9: 9, Kind.TEXT: 64}
-"""Longest accepted ICD-9-CM code and free-text value (request model and batch validator)."""
-
-
 def _annotation(column: Column) -> Any:
     """The pydantic type of one raw column."""
     description = column.description
@@ -81,10 +77,10 @@ def _annotation(column: Column) -> Any:
         field = Field(ge=column.minimum, le=column.maximum, description=description)
     elif column.kind is Kind.ICD9:
         base = str
-        field = Field(pattern=schema.ICD9_PATTERN.pattern, max_length=MAX_LENGTHS[Kind.ICD9], description=description)
+        field = Field(pattern=ICD9_PATTERN.pattern, max_length=MAX_LENGTHS[Kind.ICD9], description=description)
     elif column.kind is Kind.TEXT:
         base = str
-        field = Field(pattern=schema.TEXT_PATTERN.pattern, max_length=MAX_LENGTHS[Kind.TEXT], description=description)
+        field = Field(pattern=TEXT_PATTERN.pattern, max_length=MAX_LENGTHS[Kind.TEXT], description=description)
     else:  # pragma: no cover - the target is never an input
         raise ValueError(f"{column.name} is not an input column")
     annotated = Annotated[base, field]
@@ -156,25 +152,21 @@ def batch_request_schema(max_records: int) -> dict[str, Any]:
     }
 
 
-_PATTERN_HINTS = {
-    schema.ICD9_PATTERN.pattern: "should be an ICD-9-CM code such as 428, 250.01, V57 or E909",
-    schema.TEXT_PATTERN.pattern: "should be a name made of letters, spaces, '&', '/' or '-'",
-}
-
-
 def format_error(error: Any, *, skip: int = 0) -> str:
-    """One pydantic error as a sentence that names the field."""
+    """One pydantic error as a sentence that names the field: ``validation.check_value``'s for a column's value
+    (the very reason ingest quarantines that value with), pydantic's otherwise."""
     loc = [str(part) for part in error.get("loc", ())[skip:]]
     where = ".".join(loc) or "body"
     kind = error.get("type", "")
     if kind == "missing":
         return f"{where} is missing"
     value = error.get("input")
+    column = schema.BY_NAME.get(where)
+    reason = check_value(column, value) if column is not None else None
+    if reason:
+        return reason
     shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-    hint = (
-        _PATTERN_HINTS.get((error.get("ctx") or {}).get("pattern", "")) if kind == "string_pattern_mismatch" else None
-    )
-    return f"{where}: {hint or error.get('msg', 'invalid')} (got {shown})"
+    return f"{where}: {error.get('msg', 'invalid')} (got {shown})"
 
 
 # --------------------------------------------------------------------------- batch validation, by column
@@ -182,11 +174,6 @@ def format_error(error: Any, *, skip: int = 0) -> str:
 _dicts_to_array = getattr(importlib.import_module("pandas._libs.lib"), "dicts_to_array", None)
 _StringHashTable = getattr(importlib.import_module("pandas._libs.hashtable"), "StringHashTable", None)
 """pandas' Cython loops (used by ``DataFrame.from_records`` and ``factorize``); public fallbacks otherwise."""
-
-_ICD9_ASCII = re.compile(schema.ICD9_PATTERN.pattern, re.ASCII)
-_TEXT_ASCII = re.compile(schema.TEXT_PATTERN.pattern, re.ASCII)
-_STRING_LIMITS = {Kind.ICD9: (_ICD9_ASCII, MAX_LENGTHS[Kind.ICD9]), Kind.TEXT: (_TEXT_ASCII, MAX_LENGTHS[Kind.TEXT])}
-"""ASCII versions of the request model's patterns: never looser than pydantic's (Unicode) regex."""
 
 
 @dataclass(frozen=True)
@@ -343,11 +330,11 @@ class BatchValidator:
         try:
             codes, uniques = _factorize_strings(values)
         except Exception:  # e.g. an unhashable value (list, object): check value by value
-            ok = np.fromiter((_string_ok(column, v) for v in values), dtype=bool, count=len(values))
+            ok = np.fromiter((string_ok(column, v) for v in values), dtype=bool, count=len(values))
             cleaned = values.copy()
             cleaned[~ok] = None
             return ~ok, cleaned
-        unique_ok = np.fromiter((_string_ok(column, u) for u in uniques), dtype=bool, count=len(uniques))
+        unique_ok = np.fromiter((string_ok(column, u) for u in uniques), dtype=bool, count=len(uniques))
         missing = codes < 0  # None, a key left out (NaN), or a value that is not a string
         bad = np.zeros(len(codes), dtype=bool)
         if missing.any():
@@ -378,22 +365,5 @@ def _factorize_strings(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _integer_ok(column: Column, value: Any, allowed: frozenset[int] | None) -> bool:
     if value is None or (type(value) is float and value != value):  # None, or a key left out (NaN)
-        return column.kind is Kind.IDENTIFIER
-    if type(value) is not int:
-        return False
-    if (column.minimum is not None and value < column.minimum) or (
-        column.maximum is not None and value > column.maximum
-    ):
-        return False
-    return allowed is None or value in allowed
-
-
-def _string_ok(column: Column, value: Any) -> bool:
-    if value is None:
-        return column.nullable
-    if type(value) is not str:
-        return False
-    if column.levels:
-        return value in column.levels
-    pattern, max_length = _STRING_LIMITS[column.kind]
-    return len(value) <= max_length and pattern.fullmatch(value) is not None
+        return column.kind is Kind.IDENTIFIER  # identifiers are optional in a request
+    return integer_ok(column, value, allowed)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from readmission import schema
+from readmission import schema, validation
 from readmission.features import icd9_group
 
 SECTION_ORDER: tuple[str, ...] = ("patient", "stay", "diagnoses", "treatment", "admission")
@@ -130,7 +130,7 @@ def normalise_icd9(text: str | None) -> str | None:
 def icd9_problem(text: str | None) -> str | None:
     """Why a typed ICD-9 code is not valid, or None (empty is valid: no diagnosis)."""
     code = normalise_icd9(text)
-    if code is None or schema.ICD9_PATTERN.match(code):
+    if code is None or validation.ICD9_PATTERN.fullmatch(code):
         return None
     return f"{code!r}"
 
@@ -161,5 +161,5 @@ def problems(record: Mapping[str, object]) -> list[str]:
         problem
         for column in schema.COLUMNS
         if column.kind not in (schema.Kind.IDENTIFIER, schema.Kind.TARGET)
-        and (problem := schema.check_value(column, record.get(column.name)))
+        and (problem := validation.check_value(column, record.get(column.name)))
     ]

@@ -1,0 +1,240 @@
+"""The one validator of raw records: ingest, ``/predict`` and ``/predict/batch`` share it.
+
+The rules (levels, codes, ranges, ICD-9 and text patterns, lengths) come from
+:mod:`readmission.schema`; this module says whether a value obeys them and, when
+it does not, why, in one sentence used everywhere (the ingest quarantine reason and
+the API's 422 message are the same text for the same value).
+
+Patterns are ASCII and full-match: ``"250\\n"``, ``"Cardiology\\n"`` and non-ASCII
+digits (``"٢٥٠"``) are rejected by Python (``re.ASCII`` + ``fullmatch``) and by the
+request model's regex engine (pydantic-core: ``[0-9]`` and ``$`` at the end of text).
+
+:func:`validate_records` checks a whole ingest batch column by column (by distinct
+values, or cell by cell only when a column's types are mixed) with exactly the
+semantics of :func:`check_value`.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import infer_dtype
+
+from readmission import schema
+from readmission.schema import Column, Kind
+
+__all__ = [
+    "ICD9_PATTERN",
+    "MAX_LENGTHS",
+    "TEXT_PATTERN",
+    "Validation",
+    "check_record",
+    "check_value",
+    "integer_ok",
+    "string_ok",
+    "validate_records",
+]
+
+_DIGIT = "[0-9]"
+ICD9_PATTERN = re.compile(
+    rf"^(?:{_DIGIT}{{1,3}}(?:\.{_DIGIT}{{1,2}})?|V{_DIGIT}{{1,2}}(?:\.{_DIGIT}{{1,2}})?|E{_DIGIT}{{3}}(?:\.{_DIGIT}{{1,2}})?)$",
+    re.ASCII,
+)
+"""ICD-9-CM as the data writes it: leading zeros of numeric codes are dropped ("8" is 008). Use ``fullmatch``."""
+
+TEXT_PATTERN = re.compile(r"^[A-Za-z][A-Za-z&/\- ]{0,63}$", re.ASCII)
+"""Free text (medical specialty): ASCII letters, spaces, ``&``, ``/``, ``-``. Use ``fullmatch``."""
+
+MAX_LENGTHS: dict[Kind, int] = {Kind.ICD9: 9, Kind.TEXT: 64}
+"""Longest accepted ICD-9-CM code and free-text value (never above the raw table's column width)."""
+
+_PATTERNS: dict[Kind, tuple[re.Pattern[str], str]] = {
+    Kind.ICD9: (ICD9_PATTERN, "is not an ICD-9-CM code (such as 428, 250.01, V57 or E909)"),
+    Kind.TEXT: (TEXT_PATTERN, "is not a name made of letters, spaces, '&', '/' or '-' (at most 64 characters)"),
+}
+
+RAW_COLUMN_NAMES = frozenset(schema.COLUMN_NAMES)
+
+
+def _shown(value: object) -> str:
+    """``repr(value)``, cut to 60 characters (a hostile value may be megabytes long)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def string_ok(column: Column, value: object) -> bool:
+    """Is ``value`` valid for the string column ``column``? (The fast form of :func:`check_value`.)"""
+    if value is None:
+        return column.nullable
+    if type(value) is not str:
+        return False
+    if column.levels:
+        return value in column.levels
+    pattern, _ = _PATTERNS[column.kind]
+    return len(value) <= MAX_LENGTHS[column.kind] and pattern.fullmatch(value) is not None
+
+
+def integer_ok(column: Column, value: object, allowed: frozenset[int] | None = None) -> bool:
+    """Is ``value`` valid for the integer column ``column``? ``allowed``: its codes (CODE columns)."""
+    if value is None:
+        return column.nullable
+    if type(value) is not int:
+        return False
+    if (column.minimum is not None and value < column.minimum) or (
+        column.maximum is not None and value > column.maximum
+    ):
+        return False
+    if column.kind is Kind.CODE:
+        return value in (allowed if allowed is not None else schema.allowed_codes(column.name))
+    return True
+
+
+def check_value(column: Column, value: object) -> str | None:
+    """Why ``value`` is not valid for ``column`` (one sentence naming the column), or None if it is."""
+    if value is None:
+        return None if column.nullable else f"{column.name} is required"
+    if column.is_integer:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"{column.name} must be an integer, got {_shown(value)}"
+        if column.minimum is not None and value < column.minimum:
+            return f"{column.name} must be >= {column.minimum}, got {value}"
+        if column.maximum is not None and value > column.maximum:
+            return f"{column.name} must be <= {column.maximum}, got {value}"
+        if column.kind is Kind.CODE and value not in schema.allowed_codes(column.name):
+            return f"{column.name} {value} is not a known code"
+        return None
+    if not isinstance(value, str):
+        return f"{column.name} must be a string, got {_shown(value)}"
+    if column.levels:
+        return (
+            None
+            if value in column.levels
+            else f"{column.name} {_shown(value)} is not one of {', '.join(column.levels)}"
+        )
+    pattern, sentence = _PATTERNS[column.kind]
+    if len(value) > MAX_LENGTHS[column.kind] or pattern.fullmatch(value) is None:
+        return f"{column.name} {_shown(value)} {sentence}"
+    return None
+
+
+def check_record(record: Mapping[str, object], *, require_target: bool = False) -> list[str]:
+    """Every problem with one raw record (empty when valid). Unknown keys are ignored."""
+    problems = []
+    for column in schema.COLUMNS:
+        if column.kind is Kind.TARGET and not require_target:
+            continue
+        if column.name not in record:
+            problems.append(f"{column.name} is missing")
+            continue
+        problem = check_value(column, record[column.name])
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+# --------------------------------------------------------------------------- ingest batches
+
+
+@dataclass(frozen=True)
+class Validation:
+    valid: pd.DataFrame
+    """The valid rows: the 50 columns, int64 for integer columns, object (str/None) otherwise."""
+    valid_index: np.ndarray
+    """The position in the batch of each valid row."""
+    invalid: list[tuple[Mapping[str, Any], list[str]]]
+    """Each invalid row with every reason."""
+
+
+def _column_problems(column: Column, values: np.ndarray) -> dict[int, str]:
+    """``{row index: reason}`` for the cells of one column that ``check_value`` rejects."""
+    nulls = values == None  # noqa: E711 - elementwise; NaN is not null here (check_value rejects it)
+    kind = infer_dtype(values, skipna=True)
+    if kind not in ("integer" if column.is_integer else "string", "empty"):
+        return {i: p for i, v in enumerate(values) if (p := check_value(column, v))}
+    problems: dict[int, str] = {}
+    if nulls.any() and not column.nullable:
+        reason = check_value(column, None)
+        problems.update(dict.fromkeys(np.flatnonzero(nulls).tolist(), reason or ""))
+    present = np.flatnonzero(~nulls)
+    if not len(present):
+        return problems
+    cells = values[present]
+    if column.is_integer:
+        try:
+            numbers = cells.astype(np.int64)
+        except (OverflowError, ValueError, TypeError):  # NaN or an integer beyond int64
+            return {i: p for i, v in enumerate(values) if (p := check_value(column, v))}
+        suspect = np.zeros(len(cells), dtype=bool)
+        if column.minimum is not None:
+            suspect |= numbers < column.minimum
+        if column.maximum is not None:
+            suspect |= numbers > column.maximum
+        if column.kind is Kind.CODE:
+            suspect |= ~np.isin(numbers, np.fromiter(schema.allowed_codes(column.name), dtype=np.int64))
+        for position in np.flatnonzero(suspect).tolist():
+            reason = check_value(column, cells[position])
+            if reason:
+                problems[int(present[position])] = reason
+        return problems
+    reasons = {u: r for u in pd.unique(cells) if (r := check_value(column, u))}
+    if reasons:
+        for position in np.flatnonzero(pd.Series(cells, dtype=object).isin(list(reasons))).tolist():
+            problems[int(present[position])] = reasons[cells[position]]
+    return problems
+
+
+def validate_records(records: Sequence[Mapping[str, Any]]) -> Validation:
+    """Split ``records`` into valid rows (a typed frame) and invalid rows with every reason."""
+    count = len(records)
+    problems: dict[int, list[str]] = defaultdict(list)
+    absent: dict[int, set[str]] = {}
+    getter = operator.itemgetter(*schema.COLUMN_NAMES)
+    try:
+        tuples = list(map(getter, records))
+    except (KeyError, TypeError):  # some row lacks a column or is not an object: the careful path
+        blank = dict.fromkeys(schema.COLUMN_NAMES)
+        tuples = []
+        for index, record in enumerate(records):
+            if not isinstance(record, Mapping):
+                problems[index].append("row is not a JSON object")
+                absent[index] = set(RAW_COLUMN_NAMES)
+                record = blank
+            elif not record.keys() >= RAW_COLUMN_NAMES:
+                absent[index] = set(RAW_COLUMN_NAMES - record.keys())
+                record = {**blank, **record}
+            tuples.append(getter(record))
+    table = np.empty((count, len(schema.COLUMNS)), dtype=object)
+    if count:
+        table[:] = tuples
+    columns: dict[str, np.ndarray] = {}
+    for position, column in enumerate(schema.COLUMNS):
+        values = table[:, position]
+        columns[column.name] = values
+        for index, reason in _column_problems(column, values).items():
+            missing = absent.get(index)
+            if missing is not None and column.name in missing:
+                if isinstance(records[index], Mapping):
+                    problems[index].append(f"{column.name} is missing")
+            else:
+                problems[index].append(reason)
+    valid = np.ones(count, dtype=bool)
+    valid[list(problems)] = False
+    frame = pd.DataFrame(
+        {
+            c.name: (
+                columns[c.name][valid].astype(np.int64)
+                if c.is_integer
+                else pd.Series(columns[c.name][valid], dtype=object)
+            )
+            for c in schema.COLUMNS
+        }
+    )
+    invalid = [(records[i], problems[i]) for i in sorted(problems)]
+    return Validation(frame, np.flatnonzero(valid), invalid)

@@ -1,0 +1,55 @@
+"""One validator: ingest, /predict and /predict/batch accept and reject the same values with the same sentence."""
+
+from __future__ import annotations
+
+import pytest
+
+from readmission import schema, validation
+from readmission.serving.records import EXAMPLE_RECORD, BatchValidator
+
+pytestmark = pytest.mark.unit
+
+HOSTILE = [
+    ("diag_1", "250\n"),
+    ("diag_1", "\n250"),
+    ("diag_2", "\u0662\u0665\u0660"),  # Arabic-Indic digits
+    ("diag_3", "\uff12\uff15\uff10"),  # full-width digits
+    ("diag_1", "V\u0665\u0667"),
+    ("medical_specialty", "Cardiology\n"),
+    ("medical_specialty", "Cardiolog\u00eda"),
+    ("medical_specialty", "C" * 65),
+    ("medical_specialty", "x'; DROP TABLE diabetes_raw; --"),
+    ("race", "Caucasian\n"),
+    ("age", "[10-20)\n"),
+    ("num_medications", -1),
+    ("time_in_hospital", "3"),
+    ("admission_type_id", 99),
+    ("gender", None),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), HOSTILE)
+def test_a_bad_value_gets_one_sentence_everywhere(name, value):
+    record = dict(EXAMPLE_RECORD, **{name: value})
+    expected = [validation.check_value(schema.BY_NAME[name], value)]
+    assert str(expected[0]).startswith(name)
+    validator = BatchValidator()
+    assert validator.precise_errors(record) == expected  # /predict: the request model, then format_error
+    assert validator.validate([record]).errors == {0: expected}  # /predict/batch: the column checks
+    ingested = validation.validate_records([dict(record, readmitted="NO")])  # ingest
+    assert [reasons for _, reasons in ingested.invalid] == [expected]
+
+
+@pytest.mark.parametrize(("name", "value"), [("diag_1", "250.01"), ("diag_2", "V57"), ("diag_3", "E909"),
+                                             ("medical_specialty", "Surgery-Cardiovascular/Thoracic")])  # fmt: skip
+def test_good_values_pass_everywhere(name, value):
+    record = dict(EXAMPLE_RECORD, **{name: value})
+    assert validation.check_record(record) == []
+    assert BatchValidator().precise_errors(record) == []
+    assert validation.validate_records([dict(record, readmitted="NO")]).invalid == []
+
+
+def test_the_published_pattern_is_ascii_and_anchored():
+    for pattern in (validation.ICD9_PATTERN, validation.TEXT_PATTERN):
+        assert "\\d" not in pattern.pattern
+        assert (pattern.pattern[0], pattern.pattern[-1]) == ("^", "$")
