@@ -318,6 +318,23 @@ def data_api_server(
         yield DataApi(url, port, token, state_dir)
 
 
+# --------------------------------------------------------------------------- Pushgateway
+
+
+@contextmanager
+def pushgateway_server(log_dir: Path) -> Iterator[str]:
+    """Debian's ``prometheus-pushgateway`` on a free loopback port (in memory); yields its URL."""
+    binary = shutil.which("prometheus-pushgateway")
+    assert binary, "prometheus-pushgateway not found: `apt-get install -y prometheus-pushgateway` (.ci/run does)"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [binary, f"--web.listen-address=127.0.0.1:{port}", "--persistence.file="]  # in memory
+    with running(
+        cmd, ready=http_ok(url + "/-/ready"), what="pushgateway", log_path=log_dir / f"pushgateway_{port}.log"
+    ):
+        yield url
+
+
 # --------------------------------------------------------------------------- inference API
 
 

@@ -91,6 +91,17 @@ class Settings(BaseSettings):
     pipeline_retry_delay_seconds: float = Field(default=30.0, gt=0, description="first retry delay (then backoff)")
     staging_uri: str | None = None
 
+    # Monitoring: drift, the retraining decision, the Pushgateway
+    drift_psi_threshold: float = Field(default=0.2, gt=0, description="PSI at which a feature counts as drifted")
+    retrain_min_new_rows: int = Field(
+        default=15_000, ge=1, description="New rows since training that justify retraining"
+    )
+    pushgateway_url: str | None = Field(default=None, description="Prometheus Pushgateway; empty: pushes are off")
+    push_timeout_seconds: float = Field(default=5.0, gt=0)
+    pipeline_stale_seconds: float = Field(default=1800.0, gt=0, description="Alert when no run succeeded for this long")
+    api_drift_window: int = Field(default=5000, ge=100, description="Scored records the API keeps for live drift")
+    api_drift_interval_seconds: float = Field(default=30.0, gt=0, description="Seconds between live drift updates")
+
     # The clinician UI (streamlit/)
     ui_timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of one UI call to the API")
     ui_batch_chunk_size: int = Field(default=250, gt=0, description="Records per /predict/batch call of the UI")

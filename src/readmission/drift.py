@@ -34,6 +34,8 @@ EPSILON = 1e-4
 """Floor of a bucket share in PSI (an empty bucket would make it infinite)."""
 
 _WIDE = (schema.Kind.ICD9, schema.Kind.TEXT)
+RISK_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
+"""Upper bounds of the predicted-risk histogram (the API's and the training-time one)."""
 
 
 def monitored_columns() -> tuple[str, ...]:
@@ -208,6 +210,14 @@ def shares(frame: pd.DataFrame, reference: Mapping[str, Any], feature: str) -> d
         return {MISSING: 1.0} if len(frame) else {}
     counts, missing = _value_counts(frame[feature])
     return _shares(counts, missing, _bucketer(reference["features"][feature])) if len(frame) else {}
+
+
+def risk_shares(risks: Any) -> dict[str, float]:
+    """Cumulative share of predicted risks at or below each of ``RISK_BUCKETS`` (keys as Prometheus ``le``)."""
+    values = np.asarray(risks, dtype=float)
+    if not len(values):
+        return {}
+    return {repr(float(bound)): float(np.mean(values <= bound)) for bound in RISK_BUCKETS}
 
 
 def summary(results: Iterable[FeatureDrift], threshold: float) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 ``raw_data_db`` holds what the data source sent (``diabetes_raw``, ``ingestion_log``,
 ``quarantine``); ``clean_data_db`` holds what ``prepare`` derives from it
-(``diabetes_clean``, ``train_data``, ``validation_data``, ``test_data``).
+(``diabetes_clean``, ``train_data``, ``validation_data``, ``test_data``) and the
+``drift`` of every ingested batch against the champion's training data.
 
 Bulk writes use the fastest idempotent path of each backend: ``LOAD DATA LOCAL
 INFILE ... IGNORE`` on MySQL (PyMySQL with ``local_infile``), ``executemany``
@@ -36,6 +37,7 @@ QUARANTINE_TABLE = "quarantine"
 CLEAN_TABLE = "diabetes_clean"
 SPLIT_TABLES: dict[str, str] = {"train": "train_data", "validation": "validation_data", "test": "test_data"}
 LABEL_COLUMN = "label"
+DRIFT_TABLE = "drift"
 
 DUPLICATE_KEY_WARNING = 1062
 """MySQL's warning for a row skipped by ``IGNORE`` because its key exists (expected, counted as a duplicate)."""
@@ -146,6 +148,20 @@ def clean_metadata() -> sa.MetaData:
             sa.Index(f"ix_{table_name}_patient_nbr", "patient_nbr"),
             **TABLE_OPTIONS,
         )
+    sa.Table(
+        DRIFT_TABLE,
+        metadata,
+        sa.Column("batch_number", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("feature", sa.String(64), primary_key=True),
+        sa.Column("psi", sa.Float, nullable=False),
+        sa.Column("unseen_share", sa.Float, nullable=False),
+        sa.Column("missing_rate", sa.Float, nullable=False),
+        sa.Column("reference_missing_rate", sa.Float, nullable=False),
+        sa.Column("rows", sa.Integer, nullable=False),
+        sa.Column("note", sa.String(255), nullable=False),
+        sa.Column("model_version", sa.String(32), nullable=True),
+        sa.Column("computed_at", sa.DateTime, nullable=False),
+    )  # one row per batch and feature (readmission.drift); a re-check replaces the batch's rows
     return metadata
 
 

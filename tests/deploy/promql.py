@@ -17,6 +17,8 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVING_DIR = REPO_ROOT / "src" / "readmission" / "serving"
+PUSH_MODULE = REPO_ROOT / "src" / "readmission" / "pushmetrics.py"
+"""The pipeline's metrics, pushed to the Pushgateway (``Push.gauge``/``Push.counter`` calls)."""
 RULES_DIR = REPO_ROOT / "prometheus" / "rules"
 DASHBOARDS_DIR = REPO_ROOT / "grafana" / "dashboards"
 
@@ -73,16 +75,21 @@ def _const_str(node: ast.AST | None) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
+_PUSH_KINDS = {"gauge": "Gauge", "counter": "Counter"}
+
+
 def declared_metrics(source_dir: Path = SERVING_DIR) -> dict[str, str]:
     """Family name -> prometheus-client kind, for every constructor call with a literal name."""
     found: dict[str, str] = {}
-    for path in sorted(source_dir.rglob("*.py")):
+    paths = sorted(source_dir.rglob("*.py")) if source_dir.is_dir() else [source_dir]
+    for path in paths:
         tree = ast.parse(path.read_text(), filename=str(path))
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
                 continue
             func = node.func
             kind = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+            kind = _PUSH_KINDS.get(kind, kind) if source_dir == PUSH_MODULE else kind
             if kind not in _KIND_SUFFIXES:
                 continue
             kwargs = {kw.arg: kw.value for kw in node.keywords if kw.arg}
@@ -170,6 +177,11 @@ def rules() -> Iterator[dict]:
 
 def recorded_names() -> set[str]:
     return {rule["record"] for rule in rules() if "record" in rule}
+
+
+def pushed_series() -> set[str]:
+    """Every series the pipeline pushes (read statically from ``readmission.pushmetrics``)."""
+    return exported_series(declared_metrics(PUSH_MODULE), process_prefixes=set())
 
 
 def dashboards() -> list[Path]:

@@ -52,6 +52,11 @@ def test_every_alert_has_a_unit_test_and_the_required_alerts_exist() -> None:
         "ReadmissionHighLatencyP99",
         "ReadmissionModelReloadFailures",
         "ReadmissionNoModelLoaded",
+        "ReadmissionPipelineTaskFailed",
+        "ReadmissionPipelineStale",
+        "ReadmissionDataDrift",
+        "ReadmissionLiveInputDrift",
+        "ReadmissionQuarantineSpike",
     }
     assert required <= alerts
     tested = {
@@ -74,11 +79,17 @@ def test_prometheus_scrapes_the_api_and_itself() -> None:
     assert jobs["inference-api"].get("metrics_path", "/metrics") == "/metrics"
     assert jobs["inference-api"]["static_configs"][0]["targets"] == ["inference-api:8000"]
     assert "prometheus" in jobs
+    assert jobs["pushgateway"]["honor_labels"] is True  # keeps job="readmission-pipeline" and the grouping labels
     # The rules address the API by this job name.
     assert all('job="inference-api"' in r["expr"] for r in promql.rules() if "up{" in r["expr"])
 
 
 # --------------------------------------------------------------------------- Grafana
+
+
+def test_the_three_dashboards_are_provisioned() -> None:
+    titles = {json.loads(path.read_text())["title"] for path in promql.dashboards()}
+    assert titles == {"Inference API", "Pipeline & data", "Models"}
 
 
 def test_grafana_provisioning_parses_and_points_at_the_dashboards() -> None:
@@ -113,7 +124,9 @@ def test_dashboard_is_valid_and_uses_the_provisioned_datasource(path: Path) -> N
 
 def test_dashboard_covers_what_operators_need() -> None:
     dashboard = json.loads((GRAFANA / "dashboards" / "readmission.json").read_text())
-    used = set().union(*(promql.metric_names(expr) for _, expr in promql.dashboard_exprs(promql.dashboards()[0])))
+    path = GRAFANA / "dashboards" / "readmission.json"
+    used = set().union(*(promql.metric_names(expr) for _, expr in promql.dashboard_exprs(path)))
+    assert dashboard["title"] == "Inference API"
     text = json.dumps(dashboard)
     for needed in ("histogram_quantile(0.50", "histogram_quantile(0.99", 'status=~\\"5..\\"'):
         assert needed in text
@@ -133,6 +146,7 @@ def _known_series() -> set[str]:
     )
     return (
         promql.exported_series(families, process_prefixes=promql.process_collector_prefixes())
+        | promql.pushed_series()
         | promql.recorded_names()
         | promql.SYNTHETIC
     )
@@ -179,7 +193,9 @@ def test_a_real_app_exports_every_series_the_dashboards_and_rules_use() -> None:
     assert client.get("/health").status_code == 200
     response = client.get("/metrics")
     assert response.status_code == 200
-    exported = promql.scraped_series(response.text) | promql.recorded_names() | promql.SYNTHETIC
+    exported = (
+        promql.scraped_series(response.text) | promql.pushed_series() | promql.recorded_names() | promql.SYNTHETIC
+    )
     used = {
         name
         for path in promql.dashboards()

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from readmission import schema
 from readmission.config import MissingSecretError, Settings, get_settings
+from readmission.serving.drift_monitor import DriftMonitor
 from readmission.serving.fastpath import UnknownCategoryError
 from readmission.serving.metrics import MetricsMiddleware, ServingMetrics
 from readmission.serving.model_manager import LoadedModel, ModelManager, ModelUnavailableError
@@ -83,13 +84,22 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
     validator = BatchValidator(Record)
     input_columns = list(schema.INPUT_COLUMNS)
     max_batch = settings.max_batch_records
+    served = manager
+
+    def served_version() -> tuple[str, str | None] | None:
+        model = served.current
+        return (model.version, model.run_id) if model is not None else None
+
+    monitor = DriftMonitor(settings, metrics, served_version, manager.cache_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         manager.start()
+        monitor.start()
         try:
             yield
         finally:
+            await run_in_threadpool(monitor.stop)
             await run_in_threadpool(manager.stop)
 
     app = FastAPI(
@@ -119,6 +129,7 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
     app.state.settings = settings
     app.state.manager = manager
     app.state.metrics = metrics
+    app.state.drift_monitor = monitor
     app.add_middleware(MetricsMiddleware, metrics=metrics, endpoints=ENDPOINTS)
 
     @app.exception_handler(RequestValidationError)
@@ -167,6 +178,7 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
             return _error(422, "Invalid record", [str(error)])
         positive = risk >= model.threshold
         metrics.observe_prediction(risk, positive)
+        monitor.observe_record(record.__dict__)
         return _json(
             {
                 "readmission_risk": risk,
@@ -197,6 +209,8 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
         else:
             predictions = list(scored)
         metrics.observe_predictions(risks, int(positive.sum()))
+        if len(batch.valid):
+            monitor.observe_frame(batch.frame)
         if batch.errors:
             metrics.invalid_records.labels(endpoint="/predict/batch").inc(len(batch.errors))
         return {

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
+
+from readmission.drift import RISK_BUCKETS
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -17,7 +19,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-RISK_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
 BATCH_BUCKETS = (1, 10, 50, 100, 500, 1000, 2500, 5000, 10000, 50000)
 
 
@@ -56,6 +57,18 @@ class ServingMetrics:
         self.invalid_records = Counter(
             "readmission_invalid_records", "Records rejected by validation", ["endpoint"], registry=r
         )
+        self.input_drift_psi = Gauge(
+            "readmission_input_drift_psi", "PSI of the scored records (rolling window) against the training data",
+            ["feature"], registry=r,
+        )  # fmt: skip
+        self.input_drift_window = Gauge(
+            "readmission_input_drift_window_records", "Scored records in the live drift window", registry=r
+        )
+        self.training_risk = Gauge(
+            "readmission_training_predicted_risk_ratio",
+            "Share of the served model's validation predictions at or below each risk bound (le)",
+            ["le"], registry=r,
+        )  # fmt: skip
         ProcessCollector(namespace="readmission", registry=r)
         self._children: dict[tuple[str, ...], Any] = {}
         self._positive = self.predictions.labels(outcome="readmission")
@@ -103,6 +116,12 @@ class ServingMetrics:
         self.model_info.labels(name=name, version=version, alias=alias, source=source).set(1)
         self.model_loaded.set(1)
         self.model_loaded_timestamp.set(loaded_at)
+
+    def set_training_risk(self, shares: Mapping[str, float] | None) -> None:
+        """The training-time risk distribution of the served model (cumulative shares by bound)."""
+        self.training_risk.clear()
+        for bound, share in (shares or {}).items():
+            self.training_risk.labels(le=bound).set(share)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
