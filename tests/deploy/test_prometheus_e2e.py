@@ -56,6 +56,8 @@ def _scrape_and_query(
             group["interval"] = "1s"
         (tmp_path / path.name).write_text(yaml.safe_dump(rules))
         config["rule_files"].append(str(tmp_path / path.name))
+    # No Pushgateway here (test_monitoring_e2e scrapes one after real DAG runs).
+    config["scrape_configs"] = [job for job in config["scrape_configs"] if job["job_name"] != "pushgateway"]
     for job in config["scrape_configs"]:
         target = api_port if job["job_name"] == "inference-api" else prom_port
         job["static_configs"] = [{"targets": [f"127.0.0.1:{target}"]}]
