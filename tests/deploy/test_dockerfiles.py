@@ -1,8 +1,9 @@
-"""Every Dockerfile: non-root, health-checked (or probed by Kubernetes), no baked-in secrets.
+"""Every Dockerfile: non-root, health-checked (or probed by Kubernetes), no baked-in secrets; the
+application images multi-stage from uv.lock on a pinned ``BASE_IMAGE``.
 
-There is no Docker engine here, so Dockerfile_mlflow's command is also run as
-written (same MLflow version, from .venv) with the image's environment, to show
-that the server really takes its configuration from those variables.
+The images are built and run by tests/containers (`make test-containers`). Here, statically, and
+mlflow/Dockerfile's command run as written (same MLflow version, from .venv) with the image's
+environment, to show that the server really takes its configuration from those variables.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import re
 import shlex
 import shutil
+import tomllib
 from pathlib import Path
 
 import httpx
@@ -26,8 +28,8 @@ SKIP_DIRS = {".venv", ".git", ".tools", "node_modules", "var"}
 
 def dockerfiles() -> list[Path]:
     found = []
-    for path in REPO_ROOT.rglob("*Dockerfile*"):
-        named_like_one = path.name == "Dockerfile" or path.name.startswith("Dockerfile_")
+    for path in [*REPO_ROOT.rglob("*Dockerfile*"), *REPO_ROOT.rglob("Containerfile")]:
+        named_like_one = path.name in {"Dockerfile", "Containerfile"} or path.name.startswith("Dockerfile_")
         if path.is_file() and named_like_one and not SKIP_DIRS & set(path.relative_to(REPO_ROOT).parts):
             found.append(path)
     return sorted(found)
@@ -81,8 +83,45 @@ def probed_images() -> set[str]:
     return probed
 
 
+MLFLOW_DOCKERFILE = REPO_ROOT / "mlflow" / "Dockerfile"
+# One image per deployable (the names docker-compose.yaml, the manifests and containers/ use).
+APPLICATION_IMAGES = {
+    "data-api": "ec2_api/Dockerfile",
+    "inference-api": "fastapi/Dockerfile",
+    "streamlit": "streamlit/Dockerfile",
+    "mlflow": "mlflow/Dockerfile",
+    "airflow": "dags/Dockerfile",
+    "locust": "locust/Dockerfile",
+}
+
+
 def test_dockerfiles_are_found() -> None:
-    assert REPO_ROOT / "Dockerfile_mlflow" in dockerfiles()
+    found = {str(path.relative_to(REPO_ROOT)) for path in dockerfiles()}
+    assert set(APPLICATION_IMAGES.values()) <= found
+    assert {"containers/mariadb/Containerfile", "containers/s3/Containerfile"} <= found
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("relative", sorted(APPLICATION_IMAGES.values()))
+def test_application_image_is_multi_stage_from_the_lock_on_a_pinned_base(relative: str) -> None:
+    path = REPO_ROOT / relative
+    steps = instructions(path)
+    (base_arg,) = [rest for keyword, rest in steps if keyword == "ARG" and rest.startswith("BASE_IMAGE=")]
+    default = base_arg.partition("=")[2]
+    # The official slim Python 3.11 on bookworm, pinned: an exact patch tag or a digest.
+    assert re.fullmatch(r"docker\.io/library/python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?", default), default
+    froms = [rest for keyword, rest in steps if keyword == "FROM"]
+    assert len(froms) >= 2, f"{relative}: multi-stage (build tools stay out of the runtime image)"
+    assert all(rest.split()[0] == "${BASE_IMAGE}" for rest in froms), f"{relative}: every stage FROM ${{BASE_IMAGE}}"
+    runs = " ".join(rest for keyword, rest in steps if keyword == "RUN")
+    assert "uv sync --frozen" in runs, f"{relative}: install from uv.lock with `uv sync --frozen`"
+    copies_from = [rest for keyword, rest in steps if keyword == "COPY" and "--from=" in rest]
+    assert all(re.match(r"--from=build\s", rest) for rest in copies_from), "COPY --from= a registry image fails here"
+    final = final_stage(path)
+    final_runs = " ".join(rest for keyword, rest in final if keyword == "RUN")
+    assert not re.search(r"\b(uv|pip|apt-get install|gcc)\b", final_runs), f"{relative}: installs in the final stage"
+    assert [rest for keyword, rest in final if keyword == "USER"][-1].split(":")[0] == "10001"
+    assert "--from=build /opt/venv /opt/venv" in " ".join(rest for keyword, rest in final if keyword == "COPY")
 
 
 @pytest.mark.unit
@@ -106,23 +145,22 @@ def test_dockerfile_runs_as_non_root_and_is_health_checked(path: Path) -> None:
 
 @pytest.mark.unit
 def test_mlflow_dockerfile_contract() -> None:
-    text = (REPO_ROOT / "Dockerfile_mlflow").read_text()
-    assert '"mlflow==3.17.2"' in text
-    assert "pymysql" in text
-    assert "boto3" in text
-    env = env_of(final_stage(REPO_ROOT / "Dockerfile_mlflow"))
+    text = MLFLOW_DOCKERFILE.read_text()
+    # MLflow, PyMySQL and boto3 at the lock's versions: the `pipeline` extra holds all three.
+    assert "--extra pipeline" in text
+    pipeline = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["pipeline"]
+    assert {"mlflow==3.17.2", "pymysql>=1.1", "boto3>=1.34"} <= set(pipeline)
+    env = env_of(final_stage(MLFLOW_DOCKERFILE))
     assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
     assert env["MLFLOW_DISABLE_TELEMETRY"] == "true"
     assert env["MLFLOW_WORKERS"].isdigit()
     assert "mysql" not in env["MLFLOW_BACKEND_STORE_URI"], "no database credentials in the image"
-    assert text.count("FROM ") >= 2, "multi-stage: build tools stay out of the runtime image"
-    assert "-slim" in text
 
 
 @pytest.mark.integration
 def test_mlflow_image_command_takes_its_configuration_from_the_environment(tmp_path: Path) -> None:
     """Run the image's CMD as written (host forced to loopback) with the image's ENV plus overrides."""
-    stage = final_stage(REPO_ROOT / "Dockerfile_mlflow")
+    stage = final_stage(MLFLOW_DOCKERFILE)
     (cmd,) = [json.loads(rest) for keyword, rest in stage if keyword == "CMD"]
     assert cmd[:2] == ["sh", "-c"]
     script = cmd[2].replace("--host 0.0.0.0", "--host 127.0.0.1")
@@ -144,7 +182,7 @@ def test_mlflow_image_command_takes_its_configuration_from_the_environment(tmp_p
     with services.running(
         ["sh", "-c", script],
         ready=services.http_ok(url + "/health"),
-        what="mlflow server (Dockerfile_mlflow CMD)",
+        what="mlflow server (mlflow/Dockerfile CMD)",
         timeout=180,
         env=env,
         log_path=tmp_path / "mlflow.log",
