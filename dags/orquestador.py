@@ -116,10 +116,10 @@ def mlops_diabetes_pipeline() -> None:
         return pipeline.store_raw(fetched["staged"])
 
     @task
-    def clean_transform(stored: Any) -> dict[str, Any]:
+    def clean_transform(stored: Any, run_id: str | None = None) -> dict[str, Any]:
         from readmission import pipeline
 
-        return pipeline.clean_transform()
+        return pipeline.clean_transform(run_id=run_id)
 
     @task
     def store_clean(cleaned: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,8 +126,9 @@ def _mariadb_binary(name: str) -> str:
 
 
 @contextmanager
-def mariadb_server(base_dir: Path) -> Iterator[MariaDB]:
-    """A throwaway MariaDB with its own data folder, port and a password user for TCP."""
+def mariadb_server(base_dir: Path, extra_args: Sequence[str] = ()) -> Iterator[MariaDB]:
+    """A throwaway MariaDB with its own data folder, port and a password user for TCP (``extra_args``: more
+    server options, e.g. TLS)."""
     datadir = base_dir / "mariadb"
     datadir.mkdir(parents=True)
     shutil.chown(base_dir, "mysql", "mysql")
@@ -158,6 +159,7 @@ def mariadb_server(base_dir: Path) -> Iterator[MariaDB]:
         "--innodb-flush-log-at-trx-commit=2",
         "--skip-log-bin",
         "--max-connections=300",
+        *extra_args,
     ]
     ping = [_mariadb_binary("mariadb-admin"), f"--socket={sock}", "-uroot", "ping"]
     with running(

@@ -21,10 +21,12 @@ DATA_API_PORT="${DATA_API_PORT:-5001}"
 # ----
 
 LOCAL_IMAGE="readmission-data-api:local"
-ENV_FILE=/etc/readmission/data-api.env
-STATE_DIR=/var/lib/readmission/data-api
-SRC_DIR=/opt/readmission/src
-UNIT=/etc/systemd/system/readmission-data-api.service
+DATA_API_UID=10001  # the container's user (ec2_api/Dockerfile: useradd --uid 10001): it writes the state directory
+ROOT="${USER_DATA_ROOT:-}"  # empty on EC2; the tests run the script inside a temporary root
+ENV_FILE=$ROOT/etc/readmission/data-api.env
+STATE_DIR=$ROOT/var/lib/readmission/data-api
+SRC_DIR=$ROOT/opt/readmission/src
+UNIT=$ROOT/etc/systemd/system/readmission-data-api.service
 
 log() { echo "[user-data] $*"; }  # lands in /var/log/cloud-init-output.log
 
@@ -53,7 +55,10 @@ log "installing Docker"
 install_docker
 systemctl enable --now docker
 
-install -d -m 0755 /etc/readmission "$STATE_DIR"
+install -d -m 0755 "$ROOT/etc/readmission" "$(dirname "$UNIT")"
+# The container runs as UID 10001 and keeps its cycle file here: a root-owned folder would make it
+# fail and restart forever. install -d also fixes the owner of a folder an older version created.
+install -d -m 0750 -o "$DATA_API_UID" -g "$DATA_API_UID" "$STATE_DIR"
 if [[ ! -s "$ENV_FILE" ]]; then
   umask 077
   {
@@ -92,7 +97,7 @@ RestartSec=5
 TimeoutStartSec=600
 ExecStartPre=-/usr/bin/docker rm -f readmission-data-api
 ExecStartPre=${PREPARE}
-ExecStart=/usr/bin/docker run --rm --name readmission-data-api \\
+ExecStart=/usr/bin/docker run --rm --name readmission-data-api --user ${DATA_API_UID}:${DATA_API_UID} \\
   --env-file ${ENV_FILE} -p ${DATA_API_PORT}:${DATA_API_PORT} \\
   -v ${STATE_DIR}:/state ${IMAGE}
 ExecStop=/usr/bin/docker stop -t 20 readmission-data-api

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     http_retries: int = Field(default=3, ge=0)
     raw_database_url: str | None = None
     clean_database_url: str | None = None
+    database_ssl_ca: str | None = Field(
+        default=None, description="CA bundle (PEM) for TLS to MySQL: server certificate and host name verified"
+    )
     readmission_target: Literal["any", "within_30_days"] = "any"
     top_specialties: int = Field(default=10, ge=1)
     dataset_uri: str | None = None

@@ -12,10 +12,13 @@ Training records the manifest's URI and version in MLflow for lineage.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import logging
+import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -68,11 +71,7 @@ class Location:
             except Exception as error:  # botocore raises many types; one sentence for the operator
                 raise DatasetError(f"cannot write {uri}: {error}") from error
             return
-        path = Path(uri)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        write_atomically(Path(uri), data)
 
     def get(self, uri: str) -> bytes:
         if uri.startswith("s3://"):
@@ -85,6 +84,31 @@ class Location:
             return Path(uri).read_bytes()
         except OSError as error:
             raise DatasetError(f"cannot read {uri}: {error}") from error
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``path`` so that readers see the old file or the whole new one, even if writers race or crash.
+
+    A temporary file with a unique name in the same folder, flushed to disk (fsync), then renamed over
+    ``path``; the folder is synced so the rename survives a crash. A crash leaves at most a hidden
+    ``.<name>.*.tmp`` file, never a half-written ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 def to_parquet(frame: pd.DataFrame) -> bytes:

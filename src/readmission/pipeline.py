@@ -26,6 +26,7 @@ import io
 import json
 import logging
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,8 +63,14 @@ def staging_uri(*parts: str, settings: Settings | None = None) -> str:
     return str(_location(settings or get_settings()).child(*parts))
 
 
-def batch_staging_uri(batch_number: int, settings: Settings | None = None) -> str:
-    return staging_uri("batches", f"batch-{batch_number:04d}.json.gz", settings=settings)
+def _run_key(run_id: str | None) -> str:
+    """A run id as a path part; a fresh unique one for a run without an id (the CLI)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", run_id) if run_id else f"manual-{uuid.uuid4().hex[:12]}"
+
+
+def batch_staging_uri(batch_number: int, run_id: str | None = None, settings: Settings | None = None) -> str:
+    """Where a run stages a batch: ``runs/<run id>/batches/batch-NNNN.json.gz`` (runs never share a file)."""
+    return staging_uri("runs", _run_key(run_id), "batches", f"batch-{batch_number:04d}.json.gz", settings=settings)
 
 
 # --------------------------------------------------------------------------- check_source
@@ -123,7 +130,7 @@ def plan_fetch(batches: int, settings: Settings | None = None) -> FetchPlan:
 
 
 def _plan_uri(run_id: str, settings: Settings) -> str:
-    return staging_uri("runs", re.sub(r"[^A-Za-z0-9._-]", "_", run_id) + ".json", settings=settings)
+    return staging_uri("runs", _run_key(run_id) + ".json", settings=settings)
 
 
 def _recorded_plan(run_id: str | None, settings: Settings) -> list[int] | None:
@@ -163,12 +170,13 @@ def fetch_batch(
                 raise NothingToDo(f"{reason}; trigger with force_retrain=true to retrain on the stored data")
             logger.info("%s; force_retrain is set: retraining on the stored data", reason)
     staged = []
+    run_key = _run_key(run_id)
     if numbers:
         with _client(settings) as client:
             for number in numbers:
                 batch = client.get_batch(number)
                 payload = json.dumps({"batch_number": number, "source": client.base_url, "data": batch.data})
-                uri = batch_staging_uri(number, settings)
+                uri = batch_staging_uri(number, run_key, settings)
                 write_bytes(uri, gzip.compress(payload.encode(), compresslevel=1), settings)
                 logger.info("batch %d: %d rows staged at %s", number, len(batch.data), uri)
                 staged.append(uri)
@@ -201,8 +209,8 @@ def store_raw(staged: list[str], settings: Settings | None = None) -> dict[str, 
 # --------------------------------------------------------------------------- clean / splits
 
 
-def clean_transform(settings: Settings | None = None) -> dict[str, Any]:
-    """Clean the whole raw table and stage the clean rows as Parquet; returns the URI and counts."""
+def clean_transform(settings: Settings | None = None, *, run_id: str | None = None) -> dict[str, Any]:
+    """Clean the whole raw table and stage the clean rows as Parquet (under the run's id); the URI and counts."""
     from readmission import export, features, schema, storage
 
     settings = settings or get_settings()
@@ -214,7 +222,7 @@ def clean_transform(settings: Settings | None = None) -> dict[str, Any]:
     raw = raw.sort_values("encounter_id", kind="stable").reset_index(drop=True)
     result = features.clean(raw[list(schema.COLUMN_NAMES)], settings.readmission_target)
     clean = result.frame[list(features.CLEAN_COLUMNS)]
-    uri = staging_uri(CLEAN_STAGING_NAME, settings=settings)
+    uri = staging_uri("runs", _run_key(run_id), CLEAN_STAGING_NAME, settings=settings)
     write_bytes(uri, export.to_parquet(clean), settings)
     logger.info("%d clean rows staged at %s (%d death/hospice excluded)", len(clean), uri, result.excluded)
     return {"uri": uri, "raw_rows": len(raw), "clean_rows": len(clean), "excluded": result.excluded}
@@ -229,7 +237,7 @@ def store_clean(uri: str, settings: Settings | None = None) -> dict[str, Any]:
     settings = settings or get_settings()
     frame = pd.read_parquet(io.BytesIO(read_bytes(uri, settings)))
     engine = storage.clean_engine(settings.resolved_clean_database_url)
-    with engine.begin() as conn:
+    with storage.loading(engine) as conn:
         storage.replace_table(conn, storage.clean_table(storage.CLEAN_TABLE), frame)
     rows = storage.count_rows(engine, storage.clean_table(storage.CLEAN_TABLE))
     logger.info("diabetes_clean now holds %d rows", rows)
@@ -244,7 +252,7 @@ def create_splits(settings: Settings | None = None) -> dict[str, int]:
     engine = storage.clean_engine(settings.resolved_clean_database_url)
     clean = storage.read_table(engine, storage.clean_table(storage.CLEAN_TABLE))
     parts = split.split(clean)
-    with engine.begin() as conn:
+    with storage.loading(engine) as conn:
         for name, frame in parts.items():
             storage.replace_table(conn, storage.clean_table(storage.SPLIT_TABLES[name]), frame)
     counts = {name: len(frame) for name, frame in parts.items()}

@@ -60,7 +60,7 @@ def prepare(
     result = features.clean(raw[list(schema.COLUMN_NAMES)], target)
     clean = result.frame[list(features.CLEAN_COLUMNS)]
     parts = split.split(clean)
-    with clean_engine.begin() as conn:
+    with storage.loading(clean_engine) as conn:
         storage.replace_table(conn, storage.clean_table(storage.CLEAN_TABLE), clean)
         for name, frame in parts.items():
             storage.replace_table(conn, storage.clean_table(storage.SPLIT_TABLES[name]), frame)

@@ -173,8 +173,10 @@ def clean_table(name: str) -> sa.Table:
 
 
 @cache
-def get_engine(url: str) -> sa.Engine:
-    """One pooled engine per URL; MySQL connections allow ``LOAD DATA LOCAL INFILE``."""
+def get_engine(url: str, ssl_ca: str | None = None) -> sa.Engine:
+    """One pooled engine per URL (and CA bundle). MySQL: TLS with ``?ssl=true`` in the URL (system CAs) or
+    ``ssl_ca`` (``DATABASE_SSL_CA``), the server's certificate and name verified; no ``LOCAL INFILE``
+    (only :func:`loading` connections may send a file, and only their own)."""
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -191,15 +193,70 @@ def get_engine(url: str) -> sa.Engine:
         return engine
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "mysql" and parsed.get_driver_name() == "pymysql":
-        connect_args = {"local_infile": True, "charset": "utf8mb4"}
-    return sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True, pool_recycle=3600)
+        tls = parsed.query.get("ssl", "false")
+        if tls not in _FALSE and tls not in _TRUE:
+            raise ValueError(f"?ssl= must be true or false in the database URL, got {tls!r}")
+        parsed = parsed.difference_update_query(["ssl"])
+        connect_args = {"charset": "utf8mb4"}
+        if tls in _TRUE or ssl_ca:
+            import ssl
+
+            connect_args["ssl"] = ssl.create_default_context(cafile=ssl_ca or None)  # verifies cert and host name
+    engine = sa.create_engine(parsed, connect_args=connect_args, pool_pre_ping=True, pool_recycle=3600)
+    if connect_args:
+        _LOADER_ARGS[engine] = (parsed, connect_args)
+    return engine
+
+
+_TRUE = ("true", "1", "yes", "required")
+_FALSE = ("false", "0", "no", "")
+_LOADER_ARGS: dict[sa.Engine, tuple[sa.URL, dict[str, Any]]] = {}
+"""How to open a connection like the engine's, for :func:`loading` (MySQL via PyMySQL only)."""
+
+
+@cache
+def loading_engine(engine: sa.Engine) -> sa.Engine:
+    """A sibling of ``engine`` whose connections may answer ``LOCAL INFILE`` requests, each only for the
+    file its own ``LOAD DATA`` statement names (:func:`_guard_local_files`); the engine itself never may."""
+    if engine not in _LOADER_ARGS or not _guard_local_files():
+        return engine  # SQLite, or a PyMySQL without the hook: LOAD DATA is refused and multi-row INSERT used
+    url, connect_args = _LOADER_ARGS[engine]
+    return sa.create_engine(
+        url, connect_args={**connect_args, "local_infile": True}, pool_pre_ping=True, pool_recycle=3600, pool_size=2
+    )
+
+
+@cache
+def _guard_local_files() -> bool:
+    """Make PyMySQL send a local file only when its connection named that very file (True if in place).
+
+    A rogue or compromised server can answer any statement with "send me /etc/...": PyMySQL would send
+    it on a connection opened with ``local_infile``. The guard refuses every name but the connection's own
+    temporary CSV while its ``LOAD DATA`` runs."""
+    import pymysql.connections
+    import pymysql.err
+
+    send = getattr(pymysql.connections, "_send_local_file", None)
+    if send is None:
+        logger.warning("PyMySQL has no _send_local_file hook: bulk loads use multi-row INSERT")
+        return False
+
+    def send_own_file_only(filename: str | bytes, conn: Any) -> None:
+        if os.fsencode(filename) != getattr(conn, "readmission_local_file", None):
+            logger.error("refused the database server's request for local file %r", filename)
+            raise pymysql.err.OperationalError(2068, f"refused to send {filename!r}: not this connection's own file")
+        send(filename, conn)
+
+    pymysql.connections._send_local_file = send_own_file_only
+    return True
 
 
 def raw_engine(url: str | None = None) -> sa.Engine:
     """The raw database engine with its tables created (``RAW_DATABASE_URL`` by default)."""
     from readmission.config import get_settings
 
-    engine = get_engine(url or get_settings().resolved_raw_database_url)
+    settings = get_settings()
+    engine = get_engine(url or settings.resolved_raw_database_url, settings.database_ssl_ca)
     raw_metadata.create_all(engine)
     return engine
 
@@ -208,7 +265,8 @@ def clean_engine(url: str | None = None) -> sa.Engine:
     """The clean database engine with its tables created (``CLEAN_DATABASE_URL`` by default)."""
     from readmission.config import get_settings
 
-    engine = get_engine(url or get_settings().resolved_clean_database_url)
+    settings = get_settings()
+    engine = get_engine(url or settings.resolved_clean_database_url, settings.database_ssl_ca)
     clean_metadata().create_all(engine)
     return engine
 
@@ -219,8 +277,11 @@ def is_mysql(conn: sa.Connection | sa.Engine) -> bool:
 
 @contextmanager
 def loading(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """A transaction for bulk writes (``bulk_insert_frame``): committed at exit, rolled back on error."""
-    with engine.begin() as conn:
+    """A transaction for bulk writes (``bulk_insert_frame``): committed at exit, rolled back on error.
+
+    On MySQL its connection comes from a sibling pool that may send ``LOAD DATA LOCAL`` files (each
+    statement only its own temporary file); other connections of the engine never send a file."""
+    with loading_engine(engine).begin() as conn:
         yield conn
 
 
@@ -393,9 +454,14 @@ def _load_data_infile(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame)
                 f"LINES TERMINATED BY '\\n' ({', '.join(targets)}){set_clause}"
             )
             pacsv.write_csv(arrow, path, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        dbapi = conn.connection.dbapi_connection
+        cursor = dbapi.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(sql, (path,))
+            _allow_file(dbapi, path)
+            try:
+                cursor.execute(sql, (path,))
+            finally:
+                _allow_file(dbapi, None)
             inserted = int(cursor.rowcount)
             _raise_on_warnings(cursor, table, len(frame), inserted)
             return inserted
@@ -410,6 +476,11 @@ def _load_data_infile(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame)
     finally:
         os.unlink(path)
     return _executemany_or_ignore(conn, table, frame)
+
+
+def _allow_file(dbapi_connection: Any, path: str | None) -> None:
+    """Let a loader connection send ``path`` (only it) to the server; ``None``: no file at all."""
+    dbapi_connection.readmission_local_file = None if path is None else os.fsencode(path)
 
 
 _LOCAL_INFILE_DISABLED = frozenset({1148, 2068, 3948, 4166})

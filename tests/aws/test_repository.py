@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import stat
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -39,3 +44,42 @@ def test_no_ids_ips_or_keys_in_aws_sources() -> None:
         for label, pattern in patterns.items():
             found = [m for m in pattern.findall(text) if m not in {"0.0.0.0", "127.0.0.1"}]
             assert not found, f"{label} in {path}: {found}"
+
+
+def _fake_commands(bin_dir: Path, log: Path) -> None:
+    """``docker`` and ``systemctl`` that only record their arguments (the script believes Docker is installed)."""
+    bin_dir.mkdir()
+    for name in ("docker", "systemctl"):
+        tool = bin_dir / name
+        tool.write_text(f'#!/bin/sh\necho "{name} $*" >> "{log}"\n')
+        tool.chmod(0o755)
+
+
+def test_user_data_gives_the_state_directory_to_the_containers_user() -> None:
+    uid = int(re.search(r"--uid (\d+)", (REPO_ROOT / "ec2_api" / "Dockerfile").read_text()).group(1))  # type: ignore[union-attr]
+    root = Path(tempfile.mkdtemp(prefix="user-data-root-"))
+    try:
+        root.chmod(0o755)
+        state = root / "var/lib/readmission/data-api"
+        state.mkdir(parents=True)  # as an older version left it: owned by root
+        log = root / "calls.log"
+        _fake_commands(root / "bin", log)
+        env = {**os.environ, "USER_DATA_ROOT": str(root), "DATA_API_IMAGE": "example/data-api:1",
+               "PATH": f"{root / 'bin'}:{os.environ['PATH']}"}  # fmt: skip
+        subprocess.run(["bash", str(USER_DATA)], env=env, check=True, capture_output=True)
+        info = state.stat()
+        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (uid, uid, 0o750)
+        # the container's user can write its cycle file there (as the data API does at every batch)
+        subprocess.run(
+            ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "touch", str(state / "cycle.json")],
+            check=True,
+        )
+        env_file = root / "etc/readmission/data-api.env"
+        assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+        assert re.search(r"^DATA_API_ADMIN_TOKEN=[0-9a-f]{64}$", env_file.read_text(), re.MULTILINE)
+        unit = (root / "etc/systemd/system/readmission-data-api.service").read_text()
+        assert f"--user {uid}:{uid}" in unit
+        assert f"-v {state}:/state example/data-api:1" in unit
+        assert "systemctl enable --now readmission-data-api.service" in log.read_text()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

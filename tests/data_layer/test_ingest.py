@@ -97,17 +97,18 @@ def test_validation_agrees_with_check_record(sample):
 def test_a_crash_mid_batch_leaves_nothing_and_a_rerun_completes(dbs, sample):
     batch = [dict(sample[0], age="bogus"), *sample[1:800]]
     engine = dbs.raw
+    loader = storage.loading_engine(engine)  # the connection of the batch's transaction
 
     def drop_connection(conn, _cursor, statement, *_args):
         if "quarantine" in statement and statement.lstrip().upper().startswith("INSERT"):
             conn.connection.dbapi_connection.close()  # the link dies after the raw rows were sent
 
-    sa.event.listen(engine, "before_cursor_execute", drop_connection)
+    sa.event.listen(loader, "before_cursor_execute", drop_connection)
     try:
         with pytest.raises(sa.exc.DBAPIError):
             ingest.ingest_records(engine, batch, 1)
     finally:
-        sa.event.remove(engine, "before_cursor_execute", drop_connection)
+        sa.event.remove(loader, "before_cursor_execute", drop_connection)
     assert _counts(engine) == (0, 0, 0)  # the transaction was rolled back as a whole
     result = ingest.ingest_records(engine, batch, 1)
     assert (result.inserted, result.quarantined) == (799, 1)

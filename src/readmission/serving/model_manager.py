@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from readmission.config import Settings
+from readmission.export import write_atomically
 from readmission.serving.fastpath import FastPredictor, synthetic_records
 from readmission.serving.metrics import ServingMetrics
 
@@ -129,6 +130,7 @@ class ModelManager:
 
     def start(self) -> None:
         """Serve the cached champion at once (if any), then poll MLflow in the background."""
+        self._clean_leftovers()
         try:
             self.load_cached()
         except Exception as error:
@@ -161,9 +163,11 @@ class ModelManager:
             old = self.current.version if self.current else None
             try:
                 version, run_id, tags = self._resolve_alias()
-                if not force and self.current is not None and self.current.source == "mlflow" and version == old:
+                # the same version number from another run is another model (a registry rebuilt from scratch)
+                same = self.current is not None and (version, run_id) == (old, self.current.run_id)
+                if not force and same and self.current is not None and self.current.source == "mlflow":
                     return old, old
-                if not force and self.current is not None and version == old:
+                if not force and same and self.current is not None:
                     self.current = self._replace_source(self.current, "mlflow")
                     return old, old
                 loaded = self._load_version(version, run_id, tags)
@@ -252,18 +256,25 @@ class ModelManager:
     # ----------------------------------------------------------------- the local cache
 
     def _store_cache(self, local: Path, version: str, run_id: str | None, tags: dict[str, str]) -> None:
-        target = self.cache_dir / f"v{version}"
+        # Keyed by the run that logged the model: a registry rebuilt from scratch reuses version numbers.
+        target = self.cache_dir / (f"run-{re.sub(r'[^A-Za-z0-9]', '_', run_id)}" if run_id else f"v{version}")
         if not target.exists():
-            tmp = Path(tempfile.mkdtemp(prefix=f".copy-v{version}-", dir=self.cache_dir))
+            tmp = Path(tempfile.mkdtemp(prefix=f".copy-{target.name}-", dir=self.cache_dir))
             shutil.copytree(local, tmp, dirs_exist_ok=True)
             os.replace(tmp, target)
         pointer = {"version": version, "run_id": run_id, "tags": tags, "path": target.name, "alias": self.alias}
-        tmp_pointer = self.cache_dir / ".current.json.tmp"
-        tmp_pointer.write_text(json.dumps(pointer))
-        os.replace(tmp_pointer, self.cache_dir / "current.json")
-        for old in self.cache_dir.glob("v*"):
+        write_atomically(self.cache_dir / "current.json", json.dumps(pointer).encode())
+        for old in [*self.cache_dir.glob("v*"), *self.cache_dir.glob("run-*")]:
             if old.name != target.name:
                 shutil.rmtree(old, ignore_errors=True)
+
+    def _clean_leftovers(self) -> None:
+        """Remove what a crash mid-load left in the cache: download and copy folders, temporary pointers."""
+        for leftover in self.cache_dir.glob(".*"):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
 
     def load_cached(self) -> bool:
         """Serve the last champion kept on disk; False when there is none."""
