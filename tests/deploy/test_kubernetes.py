@@ -16,6 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests.deploy.conftest import OVERLAYS
 from tests.deploy.kustomize import (
     KUBE_DIR,
     by_kind,
@@ -24,14 +25,12 @@ from tests.deploy.kustomize import (
     example_secrets,
     kustomize,
     pod_templates,
-    render,
     secret_keys,
 )
 from tests.deploy.promql import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 
-OVERLAYS = sorted(p.parent.name for p in (KUBE_DIR / "overlays").glob("*/kustomization.yaml"))
 K8S_VERSION = "1.30.0"
 DEPLOYMENTS = {
     "inference-api",
@@ -81,14 +80,9 @@ SECRET_KEYS = {
 }
 
 
-@pytest.fixture(scope="module")
-def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return copy_sources(tmp_path_factory.mktemp("k8s"))
-
-
-@pytest.fixture(scope="module")
-def renders(sources: Path) -> dict[str, list[dict]]:
-    return {overlay: render(sources, overlay) for overlay in OVERLAYS}
+@pytest.fixture
+def renders(k8s_renders: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    return k8s_renders
 
 
 @pytest.fixture(params=OVERLAYS)
