@@ -434,7 +434,11 @@ def test_airflow_helm_values(renders: dict[str, list[dict]]) -> None:
     secret = by_kind(docs, "Secret")["readmission-airflow"]
     entries = {entry["envName"]: entry["secretKey"] for entry in values["secret"]}
     assert all(entry["secretName"] == "readmission-airflow" for entry in values["secret"])
-    assert set(entries.values()) <= set(secret["data"])
+    assert set(entries.values()) == set(secret["data"]), "the fixed-name Secret holds Airflow's keys only"
+    main = next(d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"].startswith("readmission-secrets-"))
+    assert all(secret["data"][key] == main["data"][key] for key in secret["data"]), "copied from secrets.env"
+    metadata = by_kind(docs, "Secret")[values["data"]["metadataSecretName"]]
+    assert metadata["data"] == {"connection": main["data"]["AIRFLOW_DATABASE_URL"]}
     assert entries["AWS_ACCESS_KEY_ID"] == "PIPELINE_S3_ACCESS_KEY_ID"
     assert entries["MLFLOW_TRACKING_PASSWORD"] == "MLFLOW_PIPELINE_PASSWORD"
     assert not set(entries.values()) & {"MINIO_ROOT_PASSWORD", "MYSQL_ROOT_PASSWORD", "MLFLOW_AUTH_ADMIN_PASSWORD"}

@@ -18,10 +18,10 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from mlflow.exceptions import MlflowException
-from mlflow.server.auth.client import AuthServiceClient
-from mlflow.tracking import MlflowClient
+if TYPE_CHECKING:
+    from mlflow.server.auth.client import AuthServiceClient
 
 log = logging.getLogger("mlflow_users")
 
@@ -43,6 +43,8 @@ def _missing(environ: Mapping[str, str]) -> list[str]:
 
 
 def ensure_user(auth: AuthServiceClient, username: str, password: str) -> None:
+    from mlflow.exceptions import MlflowException
+
     try:
         auth.create_user(username, password)
         log.info("created user %s", username)
@@ -55,6 +57,8 @@ def ensure_user(auth: AuthServiceClient, username: str, password: str) -> None:
 
 def grant(auth: AuthServiceClient, username: str, resource_type: str, resource_id: str, permission: str) -> None:
     """Grant, or change an existing grant to, ``permission``."""
+    from mlflow.exceptions import MlflowException
+
     try:
         auth.grant_user_permission(username, resource_type, resource_id, permission)
     except MlflowException as error:
@@ -66,6 +70,11 @@ def grant(auth: AuthServiceClient, username: str, resource_type: str, resource_i
 
 
 def provision(environ: Mapping[str, str]) -> None:
+    # Imported here: a missing setting is reported before the slow import of MLflow.
+    from mlflow.exceptions import MlflowException
+    from mlflow.server.auth.client import AuthServiceClient
+    from mlflow.tracking import MlflowClient
+
     tracking_uri = environ["MLFLOW_TRACKING_URI"]
     auth, client = AuthServiceClient(tracking_uri), MlflowClient(tracking_uri)
     pipeline, api = environ["MLFLOW_PIPELINE_USERNAME"], environ["MLFLOW_API_USERNAME"]
