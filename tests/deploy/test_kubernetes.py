@@ -404,6 +404,8 @@ def test_config_and_secret_keys_are_settings() -> None:
         "PROMETHEUS_URL",
         "DATASET_BUCKET",
         "MLFLOW_BUCKET",
+        "MLFLOW_HOST",
+        "STREAMLIT_SERVER_ADDRESS",
     }
     readme = (KUBE_DIR / "README.md").read_text()
     for path in (KUBE_DIR / "base" / "config.env", KUBE_DIR / "secrets.env.example"):

@@ -146,7 +146,10 @@ def provisioned(auth_server: AuthServer) -> AuthServer:
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.provision(env)
+    with pytest.MonkeyPatch.context() as patch:  # MLflow reads the credentials from the environment
+        for name, value in env.items():
+            patch.setenv(name, value)
+        module.provision(os.environ)
     return auth_server
 
 
