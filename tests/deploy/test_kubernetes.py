@@ -41,6 +41,7 @@ DEPLOYMENTS = {
     "grafana",
     "locust-master",
     "locust-worker",
+    "pushgateway",
 }
 IN_CLUSTER = {"mysql", "minio"}
 
@@ -61,6 +62,7 @@ SECRET_KEYS = {
     "grafana": {"GRAFANA_ADMIN_PASSWORD"},
     "locust-master": set(),
     "locust-worker": set(),
+    "pushgateway": set(),
     "mysql": {
         "MYSQL_ROOT_PASSWORD",
         "RAW_DATABASE_URL",

@@ -57,6 +57,8 @@ IN_NAMESPACE_FLOWS = {
     ("grafana", "prometheus"),
     ("locust-worker", "locust-master"),
     ("prometheus", "kube-apiserver"),
+    ("airflow", "pushgateway"),
+    ("prometheus", "pushgateway"),
     ("airflow", "kube-apiserver"),
 }
 IN_CLUSTER_STORE_FLOWS = {
