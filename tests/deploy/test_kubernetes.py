@@ -277,7 +277,11 @@ def test_mlflow_runs_its_basic_auth_app_and_waits_for_its_database(rendered: tup
     (server,) = pod["containers"]
     assert server["command"][:4] == ["mlflow", "server", "--app-name", "basic-auth"]
     init = {c["name"]: c for c in pod["initContainers"]}
-    assert init["wait-for-database"]["command"][-1] == "MLFLOW_BACKEND_STORE_URI"
+    command = init["wait-for-database"]["command"]
+    assert command[2:4] == ["MLFLOW_BACKEND_STORE_URI", "--set"], "waits for its database"
+    assert set(command[4:]) == SECRET_KEYS["mlflow"] - {"MLFLOW_BACKEND_STORE_URI"}, "refuses an empty secret"
+    (check,) = by_kind(docs, "Deployment")["inference-api"]["spec"]["template"]["spec"]["initContainers"]
+    assert set(check["command"][check["command"].index("--set") + 1 :]) == SECRET_KEYS["inference-api"]
     assert any(m["mountPath"] == "/etc/mlflow-auth" for m in server["volumeMounts"])
     assert {e["name"]: e.get("value") for e in server["env"]}["MLFLOW_AUTH_CONFIG_PATH"].startswith("/etc/mlflow-auth/")
     job = by_kind(docs, "Job")["mlflow-users"]["spec"]["template"]["spec"]

@@ -43,6 +43,19 @@ def test_a_missing_setting_fails_at_once_naming_it(value: str | None, message: s
     assert message in stderr
 
 
+def test_plain_settings_must_be_set_and_nothing_is_waited_for() -> None:
+    process = start(
+        {"API_ADMIN_TOKEN": "x" * 32, "MLFLOW_API_PASSWORD": " "}, "--set", "API_ADMIN_TOKEN", "MLFLOW_API_PASSWORD"
+    )
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert "not set (or empty): MLFLOW_API_PASSWORD" in stderr
+    process = start(
+        {"API_ADMIN_TOKEN": "x" * 32, "MLFLOW_API_PASSWORD": "p"}, "--set", "API_ADMIN_TOKEN", "MLFLOW_API_PASSWORD"
+    )
+    assert process.wait(timeout=60) == 0
+
+
 def test_waits_for_a_late_dependency_then_succeeds_without_leaking_credentials() -> None:
     port = services.free_port()
     url = f"mysql+pymysql://mlflow:s3cret-value@127.0.0.1:{port}/mlflow_db"

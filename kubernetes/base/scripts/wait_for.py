@@ -1,12 +1,14 @@
-"""Init container: wait until the services named by URL settings accept TCP connections.
+"""Init container: check a pod's settings, then wait until the services it needs accept connections.
 
-    python wait_for.py MLFLOW_BACKEND_STORE_URI [MLFLOW_TRACKING_URI ...]
+    python wait_for.py MLFLOW_BACKEND_STORE_URI [MLFLOW_TRACKING_URI ...] [--set NAME ...]
 
-Each argument names an environment variable holding a URL (``mysql+pymysql://user:pw@mysql:3306/db``,
-``http://mlflow:5000``). An unset or empty variable stops at once (exit 2) with a message naming
-it: a missing secret is a configuration error, not something to wait for. Otherwise it retries
-until every host:port answers, logging only host and port (never credentials), so a pod started
-before its dependency waits instead of crash-looping.
+Each argument before ``--set`` names an environment variable holding a URL
+(``mysql+pymysql://user:pw@mysql:3306/db``, ``http://mlflow:5000``); each after it a setting that
+must only be non-empty (a password, a key). An unset or empty variable stops at once (exit 2) with
+a message naming it: a missing secret is a configuration error, not something to wait for, and
+never falls back to a default. Then it retries until every host:port answers, logging only host
+and port (never credentials), so a pod started before its dependency waits instead of
+crash-looping.
 """
 
 from __future__ import annotations
@@ -52,13 +54,26 @@ def reachable(host: str, port: int, timeout: float = 3.0) -> bool:
         return False
 
 
+def _split(arguments: list[str]) -> tuple[list[str], list[str]]:
+    """(URL settings, settings that must only be set) of the command line."""
+    if "--set" not in arguments:
+        return arguments, []
+    index = arguments.index("--set")
+    return arguments[:index], arguments[index + 1 :]
+
+
 def main(names: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s wait_for %(message)s")
-    if not names:
-        log.error("usage: wait_for.py ENV_VAR_WITH_URL [...]")
+    urls, required = _split(names)
+    if not urls and not required:
+        log.error("usage: wait_for.py [ENV_VAR_WITH_URL ...] [--set NAME ...]")
+        return 2
+    empty = [name for name in required if not os.environ.get(name, "").strip()]
+    if empty:
+        log.error("not set (or empty): %s: add them to the Secret/ConfigMap this pod reads", ", ".join(empty))
         return 2
     try:
-        targets = {name: address(name) for name in names}
+        targets = {name: address(name) for name in urls}
     except ConfigError as error:
         log.error("%s", error)
         return 2
