@@ -9,7 +9,7 @@ TOOLS := .tools
 UV := $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: help install run test test-containers lint format typecheck bench data-api clean lambdas
+.PHONY: help install run test test-faults test-containers lint format typecheck bench data-api clean lambdas
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ run: install ## Bring the platform up locally (data API, MLflow, the DAG until a
 
 test: install ## Run the whole test suite against real services
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-faults: install ## Inject real faults into real services (tests/faults: killed MariaDB, flapping APIs, S3/MLflow down)
+	$(BIN)/pytest -m faults tests/faults $(PYTEST_ARGS)
 
 test-containers: install ## Build every image with podman and run the platform as pods (tests/containers)
 	$(BIN)/pytest -m containers tests/containers $(PYTEST_ARGS)

@@ -17,10 +17,11 @@ import json
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,7 @@ from readmission.data_source import DataSourceClient, DataSourceError
 from readmission.validation import validate_records
 
 logger = logging.getLogger(__name__)
+K = TypeVar("K")
 
 __all__ = [
     "DataSourceError",
@@ -38,6 +40,7 @@ __all__ = [
     "available_batches",
     "ingest_all",
     "ingest_batch",
+    "ingest_many",
     "ingest_next",
     "ingest_records",
     "ingested_batches",
@@ -162,21 +165,70 @@ def _against_stored(conn: sa.Connection, sorted_rows: _Sorted, records: Sequence
     return _Sorted(frame.loc[~known].reset_index(drop=True), sorted_rows.positions[~known], duplicates, conflicts)
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """A batch after the checks that need no database: validation and its repeated ``encounter_id``s."""
+
+    records: Sequence[Mapping[str, Any]]
+    invalid: list[tuple[Mapping[str, Any], list[str]]]
+    twins: _Sorted
+    started: float
+
+
+def _check(records: Sequence[Mapping[str, Any]]) -> _Checked:
+    started = time.perf_counter()
+    validation = validate_records(records)
+    return _Checked(records, validation.invalid, _twins(validation.valid, validation.valid_index, records), started)
+
+
 def ingest_records(
     engine: sa.Engine, records: Sequence[Mapping[str, Any]], batch_number: int, *, source: str = "direct"
 ) -> IngestResult:
     """Validate and write one batch in a single transaction; safe to repeat."""
-    started = time.perf_counter()
+    return _write(engine, _check(records), batch_number, source)
+
+
+Batch = tuple[int, Sequence[Mapping[str, Any]], str]
+"""A batch to ingest: its number, its records and where it came from."""
+
+
+def ingest_many(engine: sa.Engine, keys: Iterable[K], load: Callable[[K], Batch]) -> list[IngestResult]:
+    """Ingest the batch ``load(key)`` of each key in order, one transaction each, like :func:`ingest_records`.
+
+    Batch k+1 is loaded (fetched, read) and validated in a worker thread while batch k is written
+    (the server loads it; the client mostly waits on the socket), so validation costs little wall
+    time on top of the load. Batch k is written before a failure to get batch k+1 is raised."""
+
+    def check(key: K) -> tuple[int, str, _Checked]:
+        number, records, source = load(key)
+        return number, source, _check(records)
+
+    results: list[IngestResult] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-check") as pool:
+        pending: Future[tuple[int, str, _Checked]] | None = None
+        for key in keys:
+            checking = pool.submit(check, key)
+            if pending is not None:
+                number, source, checked = pending.result()
+                results.append(_write(engine, checked, number, source))
+            pending = checking
+        if pending is not None:
+            number, source, checked = pending.result()
+            results.append(_write(engine, checked, number, source))
+    return results
+
+
+def _write(engine: sa.Engine, checked: _Checked, batch_number: int, source: str) -> IngestResult:
+    """Write one checked batch in a single transaction (raw rows, quarantine, ingestion log)."""
+    records, twins, started = checked.records, checked.twins, checked.started
     started_at = _now()
-    validation = validate_records(records)
-    twins = _twins(validation.valid, validation.valid_index, records)
     with storage.loading(engine) as conn:
         rows = _against_stored(conn, twins, records)
         # Key order makes the primary-key inserts sequential (the source sends a shuffled order).
         frame = rows.frame.sort_values("encounter_id", kind="stable", ignore_index=True)
         frame["batch_number"] = batch_number
         frame["ingested_at"] = started_at.strftime("%Y-%m-%d %H:%M:%S.%f")
-        quarantine_rows = _quarantine_rows([*validation.invalid, *rows.conflicts], batch_number, started_at)
+        quarantine_rows = _quarantine_rows([*checked.invalid, *rows.conflicts], batch_number, started_at)
         inserted = storage.bulk_insert_frame(conn, storage.diabetes_raw, frame)
         storage.insert_ignore(conn, storage.quarantine, quarantine_rows)
         result = IngestResult(
@@ -243,4 +295,9 @@ def ingest_all(engine: sa.Engine, client: DataSourceClient, *, again: bool = Fal
     """Ingest every batch the source has (1..total, a backfill) not ingested yet; all with ``again``."""
     total = client.total_batches()
     done = set() if again else ingested_batches(engine)
-    return [ingest_batch(engine, client, n) for n in range(1, total + 1) if n not in done]
+
+    def fetch(number: int) -> Batch:
+        batch = client.get_batch(number)
+        return batch.batch_number, batch.data, client.base_url
+
+    return ingest_many(engine, [n for n in range(1, total + 1) if n not in done], fetch)

@@ -191,11 +191,12 @@ def store_raw(staged: list[str], settings: Settings | None = None) -> dict[str, 
 
     settings = settings or get_settings()
     engine = storage.raw_engine(settings.resolved_raw_database_url)
-    results = []
-    for uri in staged:
+
+    def read(uri: str) -> ingest.Batch:
         body = json.loads(gzip.decompress(read_bytes(uri, settings)))
-        result = ingest.ingest_records(engine, body["data"], int(body["batch_number"]), source=body["source"])
-        results.append(result.as_dict())
+        return int(body["batch_number"]), body["data"], str(body["source"])
+
+    results = [result.as_dict() for result in ingest.ingest_many(engine, staged, read)]
     total = storage.count_rows(engine, storage.diabetes_raw)
     return {
         "batches": [r["batch_number"] for r in results],
