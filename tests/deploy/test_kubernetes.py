@@ -8,6 +8,7 @@ repository's files (rules, dashboards, locustfile, MySQL init) are those files b
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -453,6 +454,24 @@ def test_airflow_helm_values(renders: dict[str, list[dict]]) -> None:
     assert values["postgresql"]["enabled"] is False
     assert values["data"]["metadataSecretName"]
     assert values["securityContexts"]["pod"]["runAsNonRoot"] is True
+    user = re.search(r"^USER (\d+)", (REPO_ROOT / "dags" / "Dockerfile").read_text(), re.M)
+    assert user, "dags/Dockerfile sets no numeric USER"
+    assert values["uid"] == values["securityContexts"]["pod"]["runAsUser"] == int(user.group(1))
     readme = (KUBE_DIR / "README.md").read_text()
     assert "airflow-values.yaml" in readme
     assert "secrets.env" in readme
+
+
+def test_minio_setup_gives_each_service_its_own_bucket_only(renders: dict[str, list[dict]], tmp_path: Path) -> None:
+    """MinIO cannot run here: its setup script is checked by the shell and its policy as data."""
+    data = _configmap(renders["local"], "minio-setup")
+    script = tmp_path / "setup.sh"
+    script.write_text(data["setup.sh"])
+    assert subprocess.run(["sh", "-n", str(script)], capture_output=True).returncode == 0
+    policy = json.loads(data["bucket-readwrite.json"].replace("BUCKET", "datasets"))
+    resources = {resource for statement in policy["Statement"] for resource in statement["Resource"]}
+    assert resources == {"arn:aws:s3:::datasets", "arn:aws:s3:::datasets/*"}
+    assert all(statement["Effect"] == "Allow" for statement in policy["Statement"])
+    assert not any("*" in action for s in policy["Statement"] for action in s["Action"]), "no wildcard actions"
+    for user, bucket in (("PIPELINE_S3_ACCESS_KEY_ID", "DATASET_BUCKET"), ("MLFLOW_S3_ACCESS_KEY_ID", "MLFLOW_BUCKET")):
+        assert re.search(rf'service_user \S+ "\${bucket}" "\${user}"', data["setup.sh"]), user
