@@ -155,7 +155,7 @@ def main() -> None:
 
 
 def batch_figures(url: str, raw: pd.DataFrame, tracking_uri: str, repeats: int = 3) -> dict[str, float]:
-    import mlflow.sklearn
+    from readmission.registry import load_model
 
     sample = raw.sample(10_000, random_state=3)
     records = [{c: r[c] for c in schema.INPUT_COLUMNS} for r in to_records(sample)]
@@ -170,7 +170,7 @@ def batch_figures(url: str, raw: pd.DataFrame, tracking_uri: str, repeats: int =
             http_times.append(time.perf_counter() - start)
             assert answer.status_code == 200, answer.text[:500]
             assert answer.json()["scored"] == len(records)
-    pipeline = mlflow.sklearn.load_model(f"models:/{MODEL}@champion")
+    pipeline = load_model(MODEL, "champion")
     frame = pd.DataFrame(records, columns=list(schema.INPUT_COLUMNS))
     inproc_times = []
     for _ in range(repeats):

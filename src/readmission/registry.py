@@ -108,11 +108,27 @@ def _set_champion(client: MlflowClient, name: str, version: str, reason: str, hi
 
 
 def load_model(name: str, ref: str) -> Pipeline:
-    """The sklearn pipeline of ``models:/<name>@<alias>`` or ``models:/<name>/<version>``."""
-    import mlflow.sklearn
+    """The sklearn pipeline of ``models:/<name>@<alias>`` or ``models:/<name>/<version>``.
 
-    uri = f"models:/{name}/{ref}" if ref.isdigit() else f"models:/{name}@{ref}"
-    return mlflow.sklearn.load_model(uri)
+    Read by ``model_loader`` (skops with the package's allow-list): a pickle model or one
+    holding untrusted types raises ``model_loader.ModelRefusedError`` before any of it runs.
+    """
+    from readmission.model_loader import load_registered
+
+    pipeline: Pipeline = load_registered(name, ref).pipeline
+    return pipeline
+
+
+def _load_checked(client: MlflowClient, name: str, version: str, role: str) -> Pipeline:
+    """``load_model`` for promotion: a refused version is tagged, logged and raised as a ``RegistryError``."""
+    from readmission.model_loader import ModelRefusedError
+
+    try:
+        return load_model(name, version)
+    except ModelRefusedError as error:
+        client.set_model_version_tag(name, version, "refused", f"{_now()} {error.reason}: {error}")
+        logger.error("REFUSED %s version %s (%s, %s): %s", name, version, role, error.reason, error)
+        raise RegistryError(f"{name} version {version} ({role}) is refused ({error.reason}): {error}") from error
 
 
 def validation_auc(pipeline: Pipeline, validation: pd.DataFrame) -> float:
@@ -142,6 +158,7 @@ def promote_if_better(
     result: dict[str, Any] = {"model_name": name, "challenger": version, "champion_before": champion}
     history = _history(client, name)
     if champion is None:
+        _load_checked(client, name, version, CHALLENGER)
         _set_champion(client, name, version, "first model", [*history, version])
         return {**result, "promoted": True, "reason": "first model", "champion": version}
     if champion == version:
@@ -150,8 +167,8 @@ def promote_if_better(
         from readmission.training import load_splits
 
         validation = load_splits(settings, ["validation"])["validation"]
-    challenger_auc = validation_auc(load_model(name, version), validation)
-    champion_auc = validation_auc(load_model(name, champion), validation)
+    challenger_auc = validation_auc(_load_checked(client, name, version, CHALLENGER), validation)
+    champion_auc = validation_auc(_load_checked(client, name, champion, CHAMPION), validation)
     better = challenger_auc > champion_auc + settings.promotion_min_delta
     reason = (
         f"val_roc_auc {challenger_auc:.4f} vs champion v{champion} {champion_auc:.4f} "
@@ -173,7 +190,10 @@ def promote_if_better(
 
 
 def promote(version: str, *, settings: Settings | None = None, reason: str = "forced by operator") -> dict[str, Any]:
-    """Operator override: make ``version`` champion whatever its metrics (tagged ``forced_promotion``)."""
+    """Operator override: make ``version`` champion whatever its metrics (tagged ``forced_promotion``).
+
+    The version must load (``model_loader``): a refused model never becomes champion.
+    """
     from mlflow.exceptions import MlflowException
 
     from readmission import tracking
@@ -185,6 +205,7 @@ def promote(version: str, *, settings: Settings | None = None, reason: str = "fo
         client.get_model_version(name, version)
     except MlflowException as error:
         raise RegistryError(f"{name} has no version {version}") from error
+    _load_checked(client, name, version, "forced champion")  # never point champion at a model every API refuses
     before = alias_version(client, name, CHAMPION)
     if before != version:
         _set_champion(client, name, version, reason, [*_history(client, name), version])

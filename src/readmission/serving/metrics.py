@@ -51,6 +51,10 @@ class ServingMetrics:
             "readmission_model_loaded_timestamp_seconds", "When the current model was loaded (Unix time)", registry=r
         )
         self.reloads = Counter("readmission_model_reloads", "Model (re)load attempts by result", ["result"], registry=r)
+        self.refusals = Counter(
+            "readmission_model_refusals", "Models refused before loading, by reason (the served model is kept)",
+            ["reason"], registry=r,
+        )  # fmt: skip
         self.batch_size = Histogram(
             "readmission_batch_records", "Records per batch request", buckets=BATCH_BUCKETS, registry=r
         )

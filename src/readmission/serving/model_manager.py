@@ -3,6 +3,10 @@
 * Requests read ``manager.current`` once: a swap replaces one reference, so an
   in-flight request finishes on the model it started with.
 * A failed load keeps the current model and is counted (``readmission_model_reloads_total{result="failure"}``).
+* Models are read by ``model_loader`` (skops with the package's allow-list, never pickle):
+  a refused version keeps the current model, is counted in
+  ``readmission_model_refusals_total{reason=...}``, logged once, and not downloaded again
+  by the poller (a forced reload checks it again).
 * Each successful load from MLflow is copied under ``MODEL_CACHE_DIR``; a
   restarted API serves that copy while MLflow is unreachable, and swaps to the
   registry's champion as soon as it can reach it.
@@ -26,6 +30,7 @@ from typing import Any
 
 from readmission.config import Settings
 from readmission.export import write_atomically
+from readmission.model_loader import ModelFiles, ModelRefusedError, download, load_model_dir
 from readmission.serving.fastpath import FastPredictor, synthetic_records
 from readmission.serving.metrics import ServingMetrics
 
@@ -39,8 +44,10 @@ _MLFLOW_CLIENT_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
     "MLFLOW_DISABLE_TELEMETRY": "true",
+    "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
 }
-"""A serving process must notice an unreachable MLflow in seconds, not minutes (env vars win)."""
+"""A serving process must notice an unreachable MLflow in seconds, not minutes, and never lets MLflow's
+own loaders unpickle a model (env vars win)."""
 
 DEFAULT_THRESHOLD = 0.5
 
@@ -95,17 +102,6 @@ def _threshold(metadata: dict[str, Any], tags: dict[str, str]) -> float:
     return DEFAULT_THRESHOLD
 
 
-def _read_model_dir(path: Path) -> tuple[Any, dict[str, Any], list[dict[str, Any]] | None]:
-    """The sklearn object, the metadata and the signature inputs of a downloaded MLflow model."""
-    import mlflow.sklearn
-    from mlflow.models import Model
-
-    mlmodel = Model.load(str(path / "MLmodel"))
-    metadata = dict(mlmodel.metadata or {})
-    signature = mlmodel.signature.inputs.to_dict() if mlmodel.signature is not None else None
-    return mlflow.sklearn.load_model(str(path)), metadata, signature
-
-
 class ModelManager:
     """Owns the served model: initial load, background polling, forced reloads, the local cache."""
 
@@ -122,6 +118,8 @@ class ModelManager:
         self.current: LoadedModel | None = None
         self.last_error: str | None = None
         self.failures = 0
+        self.refused: dict[tuple[str, str | None], str] = {}
+        """(version, run id) -> why it was refused (the poller does not download those again)."""
         self._load_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -133,6 +131,8 @@ class ModelManager:
         self._clean_leftovers()
         try:
             self.load_cached()
+        except ModelRefusedError as error:
+            self._count_refusal("cache", error)
         except Exception as error:
             logger.warning("could not load the cached model: %s", error)
         self._stop.clear()
@@ -161,8 +161,12 @@ class ModelManager:
         """
         with self._load_lock:
             old = self.current.version if self.current else None
+            version: str | None = None
+            run_id: str | None = None
             try:
                 version, run_id, tags = self._resolve_alias()
+                if not force and (version, run_id) in self.refused:
+                    return old, old  # refused, counted and logged already: keep serving
                 # the same version number from another run is another model (a registry rebuilt from scratch)
                 same = self.current is not None and (version, run_id) == (old, self.current.run_id)
                 if not force and same and self.current is not None and self.current.source == "mlflow":
@@ -171,6 +175,10 @@ class ModelManager:
                     self.current = self._replace_source(self.current, "mlflow")
                     return old, old
                 loaded = self._load_version(version, run_id, tags)
+            except ModelRefusedError as error:
+                self.refused[(str(version), run_id)] = error.reason
+                self._count_refusal(f"version {version}", error)
+                raise ModelUnavailableError(self.last_error or "") from error
             except Exception as error:
                 self.failures += 1
                 self.last_error = f"{type(error).__name__}: {error}"
@@ -180,6 +188,15 @@ class ModelManager:
             self._swap(loaded)
             self.metrics.reloads.labels(result="success").inc()
             return old, loaded.version
+
+    def _count_refusal(self, what: str, error: ModelRefusedError) -> None:
+        self.failures += 1
+        self.last_error = f"refused {self.name} {what} ({error.reason}): {error}"
+        self.metrics.refusals.labels(reason=error.reason).inc()
+        self.metrics.reloads.labels(result="refused").inc()
+        served = self.current.version if self.current else None
+        logger.error("REFUSED model %s %s (%s): %s; still serving version %s", self.name, what, error.reason, error,
+                     served)  # fmt: skip
 
     def _replace_source(self, model: LoadedModel, source: str) -> LoadedModel:
         replaced = LoadedModel(**{**model.__dict__, "source": source})
@@ -203,13 +220,8 @@ class ModelManager:
             with _MLFLOW_LOCK:
                 mlflow.set_tracking_uri(self.tracking_uri)
                 mlflow.set_registry_uri(self.tracking_uri)
-                local = Path(
-                    mlflow.artifacts.download_artifacts(
-                        artifact_uri=f"models:/{self.name}/{version}", dst_path=str(staging)
-                    )
-                )
-            pipeline, metadata, signature = _read_model_dir(local)
-            model = self._build(version, run_id, tags, pipeline, metadata, signature, "mlflow")
+                local = download(f"models:/{self.name}/{version}", staging)
+            model = self._build(version, run_id, tags, load_model_dir(local), "mlflow")
             self._store_cache(local, version, run_id, tags)
             return model
         finally:
@@ -220,12 +232,10 @@ class ModelManager:
         version: str,
         run_id: str | None,
         tags: dict[str, str],
-        pipeline: Any,
-        metadata: dict[str, Any],
-        signature: list[dict[str, Any]] | None,
+        files: ModelFiles,
         source: str,
     ) -> LoadedModel:
-        predictor = FastPredictor(pipeline)
+        predictor = FastPredictor(files.pipeline)
         if self.verify_records:
             predictor.verify(synthetic_records(self.verify_records))
         return LoadedModel(
@@ -233,9 +243,9 @@ class ModelManager:
             version=version,
             alias=self.alias,
             run_id=run_id,
-            threshold=_threshold(metadata, tags),
-            metadata=metadata,
-            signature_inputs=signature,
+            threshold=_threshold(files.metadata, tags),
+            metadata=files.metadata,
+            signature_inputs=files.signature_inputs,
             predictor=predictor,
             source=source,
         )
@@ -284,11 +294,8 @@ class ModelManager:
         pointer = json.loads(pointer_path.read_text())
         if pointer.get("alias", self.alias) != self.alias:
             return False
-        pipeline, metadata, signature = _read_model_dir(self.cache_dir / pointer["path"])
-        model = self._build(
-            str(pointer["version"]), pointer.get("run_id"), pointer.get("tags", {}), pipeline, metadata, signature,
-            "cache",
-        )  # fmt: skip
+        files = load_model_dir(self.cache_dir / pointer["path"])
+        model = self._build(str(pointer["version"]), pointer.get("run_id"), pointer.get("tags", {}), files, "cache")
         with self._load_lock:
             if self.current is None:
                 self._swap(model)
