@@ -12,7 +12,7 @@ import pkgutil
 import typer
 
 from readmission import commands
-from readmission.config import get_settings
+from readmission.config import WeakSecretError, get_settings
 from readmission.logs import configure_logging
 
 app = typer.Typer(help="Diabetes readmission MLOps platform.", no_args_is_help=True, add_completion=False)
@@ -20,7 +20,11 @@ app = typer.Typer(help="Diabetes readmission MLOps platform.", no_args_is_help=T
 
 @app.callback()
 def _setup() -> None:
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except WeakSecretError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
     configure_logging(settings.log_level, settings.log_format)
 
 

@@ -2,30 +2,58 @@
 
 Defaults are safe for a laptop: SQLite files, a local MLflow store and folders
 under ``LOCAL_DIR``. Admin tokens have no default: in ``local`` mode one is
-generated once and kept in ``LOCAL_DIR/secrets`` (mode 0600) so that every
-local process agrees on it; in any other mode a missing token is an error.
+generated once and kept in ``LOCAL_DIR/secrets`` (mode 0600, written atomically)
+so that every local process agrees on it; in any other mode a missing token is an
+error. Every value is stripped (an empty one is missing). In ``production`` a
+secret that is a placeholder (``change-me``...) or an admin token shorter than
+``MIN_TOKEN_LENGTH`` characters is refused when the settings are read.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
+import tempfile
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 """The checkout (meaningful for a source install; containers set paths explicitly)."""
 
 
+MIN_TOKEN_LENGTH = 32
+"""Shortest admin token accepted in production (``secrets.token_urlsafe(32)`` gives 43 characters)."""
+
+PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "replace-me", "replaceme", "placeholder")
+PLACEHOLDER_VALUES = frozenset({"secret", "password", "admin", "token", "example", "test", "xxx", "todo"})
+"""A secret containing one of the words, or equal to one of the values (any case), is a placeholder."""
+
+TOKENS = ("api_admin_token", "data_api_admin_token")
+SECRETS = (*TOKENS, "mlflow_tracking_password")
+URLS_WITH_PASSWORDS = ("raw_database_url", "clean_database_url", "mlflow_tracking_uri")
+
+
 class MissingSecretError(RuntimeError):
     """A secret has no value and the platform is not running in local mode."""
 
 
+class WeakSecretError(RuntimeError):
+    """A production secret is a placeholder or too short (the message names it, never its value)."""
+
+
+def is_placeholder(value: str) -> bool:
+    lowered = value.strip().lower()
+    return lowered in PLACEHOLDER_VALUES or any(word in lowered for word in PLACEHOLDER_WORDS)
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, hide_input_in_errors=True)
 
     environment: Literal["local", "production"] = "local"
     local_dir: Path = Field(default=REPO_ROOT / "var", description="Local state: SQLite files, MLflow store, datasets")
@@ -59,6 +87,8 @@ class Settings(BaseSettings):
 
     # Training and the registry
     mlflow_tracking_uri: str | None = None
+    mlflow_tracking_username: str | None = None
+    mlflow_tracking_password: SecretStr | None = None
     mlflow_s3_endpoint_url: str | None = None
     mlflow_experiment_name: str = "diabetes-readmission"
     model_name: str = "diabetes-readmission"
@@ -115,6 +145,41 @@ class Settings(BaseSettings):
     airflow_port: int = 8080
     airflow_ui: bool = Field(default=False, description="`make run` also starts `airflow standalone`")
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strip(cls, value: Any) -> Any:
+        """Strip every text value (a token read from a file or a secret store keeps no newline)."""
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator(*SECRETS, "mlflow_tracking_username", mode="after")
+    @classmethod
+    def _empty_is_missing(cls, value: SecretStr | str | None) -> SecretStr | str | None:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return value if text else None
+
+    @model_validator(mode="after")
+    def _refuse_weak_production_secrets(self) -> Settings:
+        if self.is_local:
+            return self
+        problems = []
+        for name in SECRETS:
+            value: SecretStr | None = getattr(self, name)
+            if value is None:
+                continue
+            text = value.get_secret_value()
+            if is_placeholder(text):
+                problems.append(f"{name.upper()} is a placeholder: set a real secret")
+            elif name in TOKENS and len(text) < MIN_TOKEN_LENGTH:
+                problems.append(f"{name.upper()} has {len(text)} characters: use at least {MIN_TOKEN_LENGTH}")
+        for name in URLS_WITH_PASSWORDS:
+            url = getattr(self, name)
+            password = urlsplit(url).password if url and "://" in url else None
+            if password and is_placeholder(unquote(password)):
+                problems.append(f"{name.upper()} has a placeholder password: set a real one")
+        if problems:
+            raise WeakSecretError(f"ENVIRONMENT={self.environment} refuses weak secrets: " + "; ".join(problems))
+        return self
+
     @property
     def is_local(self) -> bool:
         return self.environment == "local"
@@ -161,18 +226,52 @@ class Settings(BaseSettings):
         return [part.strip() for part in self.ec2_instance_ids.split(",") if part.strip()]
 
     def secret(self, name: Literal["data_api_admin_token", "api_admin_token"]) -> str:
-        """The value of a token; generated and kept on disk in local mode."""
+        """The value of a token; generated and kept on disk in local mode (an empty file is missing)."""
         value: SecretStr | None = getattr(self, name)
-        if value is not None and value.get_secret_value():
-            return value.get_secret_value()
+        if value is not None and value.get_secret_value().strip():
+            return value.get_secret_value().strip()
         if not self.is_local:
             raise MissingSecretError(f"{name.upper()} must be set when ENVIRONMENT={self.environment}")
         path = self.local_path("secrets", name)
-        if not path.exists():
-            path.parent.chmod(0o700)
-            path.touch(mode=0o600)
-            path.write_text(secrets.token_urlsafe(32))
-        return path.read_text().strip()
+        path.parent.chmod(0o700)
+        token = path.read_text().strip() if path.exists() else ""
+        if not token:
+            _write_private(path, secrets.token_urlsafe(32), replace=path.exists())
+            token = path.read_text().strip()  # another process may have written it first
+        return token
+
+    def mlflow_environment(self) -> dict[str, str]:
+        """The variables MLflow's client reads itself (artifact endpoint, basic-auth credentials)."""
+        values = {
+            "MLFLOW_S3_ENDPOINT_URL": self.mlflow_s3_endpoint_url,
+            "MLFLOW_TRACKING_USERNAME": self.mlflow_tracking_username,
+            "MLFLOW_TRACKING_PASSWORD": (
+                self.mlflow_tracking_password.get_secret_value() if self.mlflow_tracking_password else None
+            ),
+        }
+        return {key: value for key, value in values.items() if value}
+
+
+def _write_private(path: Path, text: str, *, replace: bool) -> None:
+    """Write ``text`` to ``path`` (mode 0600) atomically: readers see no file or the whole of it.
+
+    Without ``replace`` an existing file wins (``os.link`` fails), so concurrent first
+    runs agree on one token.
+    """
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w") as tmp:
+            tmp.write(text)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        if replace:
+            os.replace(name, path)
+        else:
+            with contextlib.suppress(FileExistsError):  # another process wrote it first: keep theirs
+                os.link(name, path)
+    finally:
+        if os.path.exists(name):
+            os.unlink(name)
 
 
 @cache

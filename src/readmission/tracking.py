@@ -63,8 +63,7 @@ def configure(settings: Settings | None = None) -> MlflowClient:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     # requirements are explicit (pip_requirements): never depend on a uv project found in the cwd
     os.environ.setdefault("MLFLOW_UV_AUTO_DETECT", "false")
-    if settings.mlflow_s3_endpoint_url:
-        os.environ["MLFLOW_S3_ENDPOINT_URL"] = settings.mlflow_s3_endpoint_url
+    os.environ.update(settings.mlflow_environment())  # artifact endpoint, basic-auth user (MLflow reads both)
     import mlflow
     from mlflow import MlflowClient
 

@@ -108,6 +108,7 @@ class ModelManager:
     def __init__(self, settings: Settings, metrics: ServingMetrics, *, verify_records: int = 200) -> None:
         for key, value in _MLFLOW_CLIENT_DEFAULTS.items():
             os.environ.setdefault(key, value)
+        os.environ.update(settings.mlflow_environment())
         self.settings = settings
         self.metrics = metrics
         self.name = settings.model_name
