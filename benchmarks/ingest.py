@@ -33,6 +33,8 @@ from readmission import ingest, schema, storage, validation  # noqa: E402
 from readmission.data_api.loading import read_raw_csv, to_records  # noqa: E402
 
 BATCH = 15_000
+REPEAT = 3
+"""Runs of the bare load and of the full ingest, alternated; the best of each is kept (a busy machine)."""
 CSV = REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz"
 
 
@@ -166,8 +168,12 @@ def main() -> None:
     rows = len(records)
     with services.mariadb_server(Path(tempfile.mkdtemp(prefix="bench-mariadb-"))) as server:
         meter = CpuMeter(server_pid(server))
-        bare, bare_cpu = meter.measure(bare_load_data, server.fresh_database("bare"), records)
-        fast, fast_cpu = meter.measure(fast_path, server.fresh_database("fast"), records)
+        bare, bare_cpu = fast, fast_cpu = float("inf"), float("inf")
+        for _ in range(REPEAT):  # alternate the two figures of the ratio; keep the best of each
+            bare, bare_cpu = min(
+                (bare, bare_cpu), meter.measure(bare_load_data, server.fresh_database("bare"), records)
+            )
+            fast, fast_cpu = min((fast, fast_cpu), meter.measure(fast_path, server.fresh_database("fast"), records))
         seq, seq_cpu = meter.measure(sequential, server.fresh_database("sequential"), records)
         write, write_cpu = meter.measure(bulk_write_only, server.fresh_database("write"), records)
         original, original_cpu = meter.measure(original_method, server.fresh_database("original"), frame)
@@ -182,8 +188,8 @@ def main() -> None:
         ("original: iterrows + executemany INSERT", original, original_cpu),
     ):
         print(f"{name:<56} {wall:6.2f} {rows / wall:10,.0f}   {cpu:6.2f}")
-    print(f"full validated ingest / bare LOAD DATA: {fast / bare:.2f}x overlapped, {seq / bare:.2f}x batch after "
-          f"batch (goal <= 1.5x)")  # fmt: skip
+    print(f"full validated ingest / bare LOAD DATA (best of {REPEAT} each): {fast / bare:.2f}x overlapped, "
+          f"{seq / bare:.2f}x batch after batch (goal <= 1.5x)")  # fmt: skip
     print(
         f"speed-up (wall): full ingest {original / fast:.1f}x, bulk write {original / write:.1f}x; "
         f"(CPU): full ingest {original_cpu / fast_cpu:.1f}x, bulk write {original_cpu / write_cpu:.1f}x"

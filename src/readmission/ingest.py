@@ -143,49 +143,59 @@ def _twins(frame: pd.DataFrame, positions: np.ndarray, records: Sequence[Mapping
     return _Sorted(frame.loc[~repeated].reset_index(drop=True), positions[~repeated], duplicates, conflicts)
 
 
-def _against_stored(conn: sa.Connection, sorted_rows: _Sorted, records: Sequence[Mapping[str, Any]]) -> _Sorted:
-    """Drop the rows already stored: identical ones are duplicates, different ones conflicts."""
-    frame = sorted_rows.frame
-    stored = storage.rows_by_key(conn, storage.diabetes_raw, schema.COLUMN_NAMES, frame["encounter_id"].tolist())
-    if not stored:
-        return sorted_rows
+def _conflicts_with_stored(
+    conn: sa.Connection, frame: pd.DataFrame, positions: np.ndarray, records: Sequence[Mapping[str, Any]]
+) -> list[tuple[Mapping[str, Any], list[str]]]:
+    """The loaded rows whose stored row differs: an older row under that ``encounter_id`` that the load's
+    ``IGNORE`` kept (a row this load inserted is identical to what was sent)."""
     names = list(schema.COLUMN_NAMES)
-    known = frame["encounter_id"].isin(list(stored)).to_numpy()
-    duplicates, conflicts = sorted_rows.duplicates, list(sorted_rows.conflicts)
-    for position, row in zip(
-        sorted_rows.positions[known].tolist(), frame.loc[known, names].itertuples(index=False, name=None), strict=True
-    ):
+    stored = storage.rows_by_key(conn, storage.diabetes_raw, names, frame["encounter_id"].tolist())
+    conflicts: list[tuple[Mapping[str, Any], list[str]]] = []
+    for position, row in zip(positions.tolist(), frame[names].itertuples(index=False, name=None), strict=True):
         differing = _differences(stored[row[0]], row)
         if differing:
             conflicts.append((records[position], [
                 f"encounter_id {row[0]} was already ingested with other values ({', '.join(differing)})"
             ]))  # fmt: skip
-        else:
-            duplicates += 1
-    return _Sorted(frame.loc[~known].reset_index(drop=True), sorted_rows.positions[~known], duplicates, conflicts)
+    return conflicts
 
 
 @dataclass(frozen=True)
 class _Checked:
-    """A batch after the checks that need no database: validation and its repeated ``encounter_id``s."""
+    """A batch ready to write: everything that needs no database is done (validation, repeated
+    ``encounter_id``s, the rows in key order, their CSV file on MySQL)."""
 
     records: Sequence[Mapping[str, Any]]
+    batch_number: int
     invalid: list[tuple[Mapping[str, Any], list[str]]]
     twins: _Sorted
+    """Rows to load in ``encounter_id`` order (with ``batch_number`` and ``ingested_at``), their positions."""
+    prepared: storage.BulkFile | None
     started: float
+    started_at: datetime
 
 
-def _check(records: Sequence[Mapping[str, Any]]) -> _Checked:
-    started = time.perf_counter()
+def _check(records: Sequence[Mapping[str, Any]], batch_number: int, dialect: sa.Dialect) -> _Checked:
+    started, started_at = time.perf_counter(), _now()
     validation = validate_records(records)
-    return _Checked(records, validation.invalid, _twins(validation.valid, validation.valid_index, records), started)
+    twins = _twins(validation.valid, validation.valid_index, records)
+    # Key order makes the primary-key inserts sequential (the source sends a shuffled order).
+    order = np.argsort(twins.frame["encounter_id"].to_numpy(), kind="stable")
+    frame = twins.frame.iloc[order].reset_index(drop=True)
+    frame["batch_number"] = batch_number
+    frame["ingested_at"] = started_at.strftime("%Y-%m-%d %H:%M:%S.%f")
+    rows = _Sorted(frame, twins.positions[order], twins.duplicates, twins.conflicts)
+    prepared = None
+    if len(frame) and dialect.name in ("mysql", "mariadb"):
+        prepared = storage.bulk_file(storage.diabetes_raw, frame, dialect)
+    return _Checked(records, batch_number, validation.invalid, rows, prepared, started, started_at)
 
 
 def ingest_records(
     engine: sa.Engine, records: Sequence[Mapping[str, Any]], batch_number: int, *, source: str = "direct"
 ) -> IngestResult:
     """Validate and write one batch in a single transaction; safe to repeat."""
-    return _write(engine, _check(records), batch_number, source)
+    return _write(engine, _check(records, batch_number, engine.dialect), source)
 
 
 Batch = tuple[int, Sequence[Mapping[str, Any]], str]
@@ -195,63 +205,69 @@ Batch = tuple[int, Sequence[Mapping[str, Any]], str]
 def ingest_many(engine: sa.Engine, keys: Iterable[K], load: Callable[[K], Batch]) -> list[IngestResult]:
     """Ingest the batch ``load(key)`` of each key in order, one transaction each, like :func:`ingest_records`.
 
-    Batch k+1 is loaded (fetched, read) and validated in a worker thread while batch k is written
-    (the server loads it; the client mostly waits on the socket), so validation costs little wall
-    time on top of the load. Batch k is written before a failure to get batch k+1 is raised."""
+    Batch k+1 is loaded (fetched, read), validated and written to its CSV file in a worker thread
+    while batch k is written (the server loads it; the client mostly waits on the socket), so the
+    checks cost little wall time on top of the load. Batch k is written before a failure to get
+    batch k+1 is raised."""
 
-    def check(key: K) -> tuple[int, str, _Checked]:
+    def check(key: K) -> tuple[str, _Checked]:
         number, records, source = load(key)
-        return number, source, _check(records)
+        return source, _check(records, number, engine.dialect)
 
     results: list[IngestResult] = []
+    pending: Future[tuple[str, _Checked]] | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-check") as pool:
-        pending: Future[tuple[int, str, _Checked]] | None = None
-        for key in keys:
-            checking = pool.submit(check, key)
+        try:
+            for key in keys:
+                checking = pool.submit(check, key)
+                if pending is not None:
+                    results.append(_write(engine, pending.result()[1], pending.result()[0]))
+                pending = checking
             if pending is not None:
-                number, source, checked = pending.result()
-                results.append(_write(engine, checked, number, source))
-            pending = checking
-        if pending is not None:
-            number, source, checked = pending.result()
-            results.append(_write(engine, checked, number, source))
+                results.append(_write(engine, pending.result()[1], pending.result()[0]))
+                pending = None
+        finally:
+            if pending is not None and pending.exception() is None and pending.result()[1].prepared is not None:
+                pending.result()[1].prepared.close()  # type: ignore[union-attr]
     return results
 
 
-def _write(engine: sa.Engine, checked: _Checked, batch_number: int, source: str) -> IngestResult:
+def _write(engine: sa.Engine, checked: _Checked, source: str) -> IngestResult:
     """Write one checked batch in a single transaction (raw rows, quarantine, ingestion log)."""
-    records, twins, started = checked.records, checked.twins, checked.started
-    started_at = _now()
-    with storage.loading(engine) as conn:
-        rows = _against_stored(conn, twins, records)
-        # Key order makes the primary-key inserts sequential (the source sends a shuffled order).
-        frame = rows.frame.sort_values("encounter_id", kind="stable", ignore_index=True)
-        frame["batch_number"] = batch_number
-        frame["ingested_at"] = started_at.strftime("%Y-%m-%d %H:%M:%S.%f")
-        quarantine_rows = _quarantine_rows([*checked.invalid, *rows.conflicts], batch_number, started_at)
-        inserted = storage.bulk_insert_frame(conn, storage.diabetes_raw, frame)
-        storage.insert_ignore(conn, storage.quarantine, quarantine_rows)
-        result = IngestResult(
-            batch_number=batch_number,
-            received=len(records),
-            inserted=inserted,
-            duplicates=rows.duplicates + len(frame) - inserted,
-            quarantined=len(quarantine_rows),
-            seconds=0.0,
-        )
-        conn.execute(
-            sa.insert(storage.ingestion_log).values(
-                batch_number=batch_number,
-                source=source[:255],
-                received=result.received,
-                inserted=result.inserted,
-                duplicates=result.duplicates,
-                quarantined=result.quarantined,
-                started_at=started_at,
-                finished_at=_now(),
+    records, rows, batch_number, started_at = checked.records, checked.twins, checked.batch_number, checked.started_at
+    try:
+        with storage.loading(engine) as conn:
+            inserted = storage.bulk_insert_frame(conn, storage.diabetes_raw, rows.frame, prepared=checked.prepared)
+            skipped = len(rows.frame) - inserted
+            conflicts = _conflicts_with_stored(conn, rows.frame, rows.positions, records) if skipped else []
+            quarantine_rows = _quarantine_rows(
+                [*checked.invalid, *rows.conflicts, *conflicts], batch_number, started_at
             )
-        )
-    seconds = time.perf_counter() - started
+            storage.insert_ignore(conn, storage.quarantine, quarantine_rows)
+            result = IngestResult(
+                batch_number=batch_number,
+                received=len(records),
+                inserted=inserted,
+                duplicates=rows.duplicates + skipped - len(conflicts),
+                quarantined=len(quarantine_rows),
+                seconds=0.0,
+            )
+            conn.execute(
+                sa.insert(storage.ingestion_log).values(
+                    batch_number=batch_number,
+                    source=source[:255],
+                    received=result.received,
+                    inserted=result.inserted,
+                    duplicates=result.duplicates,
+                    quarantined=result.quarantined,
+                    started_at=started_at,
+                    finished_at=_now(),
+                )
+            )
+    finally:
+        if checked.prepared is not None:
+            checked.prepared.close()
+    seconds = time.perf_counter() - checked.started
     logger.info(
         "batch %d: %d received, %d inserted, %d duplicates, %d quarantined in %.2f s",
         batch_number, result.received, result.inserted, result.duplicates, result.quarantined, seconds,

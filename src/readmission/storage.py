@@ -19,7 +19,8 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -316,18 +317,26 @@ def insert_ignore(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any
     return int(conn.execute(statement, rows).rowcount)
 
 
-def bulk_insert_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
+def bulk_insert_frame(
+    conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, *, prepared: BulkFile | None = None
+) -> int:
     """Insert every row of ``frame`` into ``table`` skipping existing keys; the number inserted.
 
     Runs inside the caller's transaction. ``frame`` holds exactly the table's columns
-    (extra columns are ignored); missing values may be ``None`` or NaN.
+    (extra columns are ignored); missing values may be ``None`` or NaN. ``prepared``: the
+    same rows already written by :func:`bulk_file` (MySQL), e.g. while the previous batch loaded;
+    it is removed here.
     """
-    if frame.empty:
-        return 0
     names = [c.name for c in table.columns if c.name in frame.columns]
-    if is_mysql(conn):
-        return _load_data_infile(conn, table, frame[names])
-    return _executemany_or_ignore(conn, table, frame[names])
+    if frame.empty or not is_mysql(conn):
+        if prepared is not None:
+            prepared.close()
+        return 0 if frame.empty else _executemany_or_ignore(conn, table, frame[names])
+    file = prepared or bulk_file(table, frame[names], conn.dialect)
+    try:
+        return _load_data_infile(conn, file)
+    finally:
+        file.close()
 
 
 def _python_rows(frame: pd.DataFrame) -> Iterable[tuple[Any, ...]]:
@@ -415,8 +424,22 @@ def _plain_csv(arrow: Any, path: str) -> bool:
     return True
 
 
-def _load_data_infile(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
-    """``LOAD DATA LOCAL INFILE ... IGNORE`` from a temporary CSV written by pyarrow.
+@dataclass(frozen=True)
+class BulkFile:
+    """Rows written as a temporary CSV file with the ``LOAD DATA`` statement that reads them (MySQL)."""
+
+    table: sa.Table
+    frame: pd.DataFrame
+    path: str
+    sql: str
+
+    def close(self) -> None:
+        with suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+
+def bulk_file(table: sa.Table, frame: pd.DataFrame, dialect: sa.Dialect) -> BulkFile:
+    """Write ``frame`` (the table's columns) as CSV for ``LOAD DATA LOCAL INFILE ... IGNORE`` (no connection needed).
 
     Plain CSV with ``\\N`` for NULL when no value needs quoting (validated raw rows never
     do); otherwise quoted CSV where an empty field means NULL.
@@ -424,7 +447,7 @@ def _load_data_infile(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame)
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    preparer = conn.dialect.identifier_preparer
+    preparer = dialect.identifier_preparer
     arrow = pa.Table.from_pandas(frame, preserve_index=False)
     names = ", ".join(preparer.quote(name) for name in frame.columns)
     handle, path = tempfile.mkstemp(prefix=f"{table.name}-", suffix=".csv")
@@ -454,28 +477,34 @@ def _load_data_infile(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame)
                 f"LINES TERMINATED BY '\\n' ({', '.join(targets)}){set_clause}"
             )
             pacsv.write_csv(arrow, path, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-        dbapi = conn.connection.dbapi_connection
-        cursor = dbapi.cursor()  # type: ignore[union-attr]
-        try:
-            _allow_file(dbapi, path)
-            try:
-                cursor.execute(sql, (path,))
-            finally:
-                _allow_file(dbapi, None)
-            inserted = int(cursor.rowcount)
-            _raise_on_warnings(cursor, table, len(frame), inserted)
-            return inserted
-        except Exception as error:
-            code = error.args[0] if error.args else None
-            if code not in _LOCAL_INFILE_DISABLED:
-                raise
-            logger.warning("LOAD DATA LOCAL INFILE is disabled on the server (set local_infile=1 there); "
-                           "using multi-row INSERT IGNORE")  # fmt: skip
-        finally:
-            cursor.close()
-    finally:
+    except BaseException:
         os.unlink(path)
-    return _executemany_or_ignore(conn, table, frame)
+        raise
+    return BulkFile(table, frame, path, sql)
+
+
+def _load_data_infile(conn: sa.Connection, file: BulkFile) -> int:
+    """``LOAD DATA LOCAL INFILE ... IGNORE`` of a :class:`BulkFile` (multi-row INSERT if the server refuses)."""
+    dbapi = conn.connection.dbapi_connection
+    cursor = dbapi.cursor()  # type: ignore[union-attr]
+    try:
+        _allow_file(dbapi, file.path)
+        try:
+            cursor.execute(file.sql, (file.path,))
+        finally:
+            _allow_file(dbapi, None)
+        inserted = int(cursor.rowcount)
+        _raise_on_warnings(cursor, file.table, len(file.frame), inserted)
+        return inserted
+    except Exception as error:
+        code = error.args[0] if error.args else None
+        if code not in _LOCAL_INFILE_DISABLED:
+            raise
+        logger.warning("LOAD DATA LOCAL INFILE is disabled on the server (set local_infile=1 there); "
+                       "using multi-row INSERT IGNORE")  # fmt: skip
+    finally:
+        cursor.close()
+    return _executemany_or_ignore(conn, file.table, file.frame)
 
 
 def _allow_file(dbapi_connection: Any, path: str | None) -> None:
