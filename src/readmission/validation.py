@@ -21,6 +21,7 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,7 @@ __all__ = [
     "check_record",
     "check_value",
     "integer_ok",
+    "integers_breaking_rules",
     "string_ok",
     "validate_records",
 ]
@@ -94,6 +96,23 @@ def integer_ok(column: Column, value: object, allowed: frozenset[int] | None = N
     if column.kind is Kind.CODE:
         return value in (allowed if allowed is not None else schema.allowed_codes(column.name))
     return True
+
+
+def integers_breaking_rules(column: Column, numbers: np.ndarray) -> np.ndarray:
+    """True where an int64 value is out of the column's range or not one of its codes (vectorised)."""
+    bad = np.zeros(len(numbers), dtype=bool)
+    if column.minimum is not None:
+        bad |= numbers < column.minimum
+    if column.maximum is not None:
+        bad |= numbers > column.maximum
+    if column.kind is Kind.CODE:
+        bad |= ~np.isin(numbers, _code_array(column.name))
+    return bad
+
+
+@cache
+def _code_array(name: str) -> np.ndarray:
+    return np.array(sorted(schema.allowed_codes(name)), dtype=np.int64)
 
 
 def check_value(column: Column, value: object) -> str | None:
@@ -171,14 +190,7 @@ def _column_problems(column: Column, values: np.ndarray) -> dict[int, str]:
             numbers = cells.astype(np.int64)
         except (OverflowError, ValueError, TypeError):  # NaN or an integer beyond int64
             return {i: p for i, v in enumerate(values) if (p := check_value(column, v))}
-        suspect = np.zeros(len(cells), dtype=bool)
-        if column.minimum is not None:
-            suspect |= numbers < column.minimum
-        if column.maximum is not None:
-            suspect |= numbers > column.maximum
-        if column.kind is Kind.CODE:
-            suspect |= ~np.isin(numbers, np.fromiter(schema.allowed_codes(column.name), dtype=np.int64))
-        for position in np.flatnonzero(suspect).tolist():
+        for position in np.flatnonzero(integers_breaking_rules(column, numbers)).tolist():
             reason = check_value(column, cells[position])
             if reason:
                 problems[int(present[position])] = reason

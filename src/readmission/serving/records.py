@@ -24,7 +24,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from readmission import schema
 from readmission.schema import Column, Kind
-from readmission.validation import ICD9_PATTERN, MAX_LENGTHS, TEXT_PATTERN, check_value, integer_ok, string_ok
+from readmission.validation import (
+    ICD9_PATTERN,
+    MAX_LENGTHS,
+    TEXT_PATTERN,
+    check_value,
+    integer_ok,
+    integers_breaking_rules,
+    string_ok,
+)
 
 RiskBand = Literal["low", "medium", "high"]
 
@@ -312,14 +320,7 @@ class BatchValidator:
             except OverflowError:
                 ints = None
             if ints is not None:
-                bad = np.zeros(len(ints), dtype=bool)
-                if column.minimum is not None:
-                    bad |= ints < column.minimum
-                if column.maximum is not None:
-                    bad |= ints > column.maximum
-                if column.kind is Kind.CODE:
-                    bad |= ~np.isin(ints, self._codes[column.name])
-                return bad, ints
+                return integers_breaking_rules(column, ints), ints
         allowed = schema.allowed_codes(column.name) if column.kind is Kind.CODE else None
         ok = np.fromiter((_integer_ok(column, v, allowed) for v in values), dtype=bool, count=len(values))
         if column.kind is Kind.IDENTIFIER:  # not a feature: keep the values as they are
