@@ -91,7 +91,10 @@ class Settings(BaseSettings):
     mlflow_tracking_password: SecretStr | None = None
     mlflow_s3_endpoint_url: str | None = None
     mlflow_experiment_name: str = "diabetes-readmission"
-    model_name: str = "diabetes-readmission"
+    model_name: str = Field(default="diabetes-readmission", description="registered model of the `any` outcome")
+    model_name_30d: str = Field(
+        default="diabetes-readmission-30d", description="registered model of the `within_30_days` outcome"
+    )
     promotion_min_delta: float = 0.0
     train_time_budget_seconds: float = Field(default=60.0, gt=0)
     train_candidates: str = "baseline_gb,logistic,hist_gb"
@@ -216,6 +219,14 @@ class Settings(BaseSettings):
     @property
     def resolved_model_cache_dir(self) -> Path:
         return self.model_cache_dir or self.local_dir / "model_cache"
+
+    def model_name_for(self, target: Literal["any", "within_30_days"]) -> str:
+        """The registered model of ``target`` (each outcome has its own model and champion)."""
+        return self.model_name_30d if target == "within_30_days" else self.model_name
+
+    def for_target(self, target: Literal["any", "within_30_days"]) -> Settings:
+        """These settings for one outcome: ``model_name`` and ``readmission_target`` set to ``target``'s."""
+        return self.model_copy(update={"model_name": self.model_name_for(target), "readmission_target": target})
 
     @property
     def candidate_families(self) -> tuple[str, ...]:

@@ -144,12 +144,16 @@ class Explainer:
 
     def top_factors(self, frame: pd.DataFrame, top: int = 5) -> list[list[dict[str, Any]]]:
         """Per row, the ``top`` factors by absolute contribution, with the record's raw value."""
-        table = self.contributions(frame)
+        return self.top_factors_encoded(self.encode(frame[list(schema.INPUT_COLUMNS)]), frame, top)
+
+    def top_factors_encoded(self, encoded: np.ndarray, frame: pd.DataFrame, top: int = 5) -> list[list[dict[str, Any]]]:
+        """``top_factors`` of rows already encoded (e.g. by the serving fast path's compiled encoder)."""
+        table = self.encoded_contributions(encoded) @ self._sum
         out = []
-        for (_, row), (_, record) in zip(table.iterrows(), frame.iterrows(), strict=True):
-            order = np.argsort(-np.abs(row.to_numpy()), kind="stable")[:top]
+        for row, (_, record) in zip(table, frame.iterrows(), strict=True):
+            order = np.argsort(-np.abs(row), kind="stable")[:top]
             values = {str(k): v for k, v in record.items()}
-            out.append([self._factor(self.factors[i], float(row.iloc[i]), values).as_dict() for i in order])
+            out.append([self._factor(self.factors[i], float(row[i]), values).as_dict() for i in order])
         return out
 
     def _factor(self, factor: str, contribution: float, record: Mapping[str, Any]) -> Factor:

@@ -301,6 +301,14 @@ class CleanResult:
     """Encounters ending in death or hospice, which cannot be readmitted."""
 
 
+TARGETS: tuple[Target, ...] = ("any", "within_30_days")
+"""Both outcomes are trained, registered and served on every run."""
+OUTCOME_DEFINITIONS: dict[str, str] = {
+    "any": "readmitted at any time after discharge (within 30 days or later: <30 or >30)",
+    "within_30_days": "readmitted within 30 days of discharge (<30; later or no readmission is negative)",
+}
+
+
 def label(readmitted: pd.Series, target: Target) -> pd.Series:
     """1 when the encounter counts as a readmission for ``target``."""
     positive = ("<30", ">30") if target == "any" else ("<30",)

@@ -131,6 +131,18 @@ NOT_READMITTABLE_DISCHARGE_IDS = DEATH_DISCHARGE_IDS | HOSPICE_DISCHARGE_IDS
 """Encounters ending in death or hospice: they cannot be readmitted."""
 
 
+def not_covered_reason(discharge_disposition_id: object) -> str | None:
+    """Why the models do not score this encounter (death or hospice discharge), or None when they do."""
+    if not isinstance(discharge_disposition_id, int) or discharge_disposition_id not in NOT_READMITTABLE_DISCHARGE_IDS:
+        return None
+    kind = "death" if discharge_disposition_id in DEATH_DISCHARGE_IDS else "hospice"
+    described = code_descriptions()["discharge_disposition_id"].get(discharge_disposition_id, kind)
+    return (
+        f"discharge_disposition_id {discharge_disposition_id} ({described}) is a {kind} discharge: such encounters "
+        "cannot be readmitted, so the models (trained without them) give no readmission risk"
+    )
+
+
 @cache
 def code_descriptions() -> dict[str, dict[int, str]]:
     """``IDS_mapping.csv`` as ``{code column: {id: description}}``."""

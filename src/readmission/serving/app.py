@@ -23,6 +23,7 @@ from readmission.serving.drift_monitor import DriftMonitor
 from readmission.serving.fastpath import UnknownCategoryError
 from readmission.serving.metrics import MetricsMiddleware, ServingMetrics
 from readmission.serving.model_manager import LoadedModel, ModelManager, ModelUnavailableError
+from readmission.serving.outcomes import PRIMARY, NotCoveredError, Outcomes, check_covered, not_covered_rows
 from readmission.serving.records import (
     BatchPrediction,
     BatchValidator,
@@ -38,14 +39,6 @@ ENDPOINTS = frozenset(
     {"/predict", "/predict/batch", "/health", "/ready", "/model-info", "/metrics", "/reload-model", "/docs",
      "/openapi.json"}
 )  # fmt: skip
-MEDIUM_RISK_FRACTION = 0.75
-"""``risk_band``: high at or above the model's threshold, medium from 75 % of it, low below."""
-
-
-def risk_band(risk: float, threshold: float) -> str:
-    if risk >= threshold:
-        return "high"
-    return "medium" if risk >= MEDIUM_RISK_FRACTION * threshold else "low"
 
 
 def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -75,11 +68,21 @@ def _body(body_schema: dict[str, Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": body_schema}}}}
 
 
+def _explain(request: Request) -> bool:
+    return request.query_params.get("explain", "").lower() in ("true", "1", "yes")
+
+
 def create_app(settings: Settings | None = None, *, manager: ModelManager | None = None) -> FastAPI:
-    """The inference API. The model manager starts with the app (lifespan) and stops with it."""
+    """The inference API. One model manager per outcome starts with the app (lifespan) and stops with it."""
     settings = settings or get_settings()
     metrics = manager.metrics if manager is not None else ServingMetrics()
-    manager = manager or ModelManager(settings, metrics)
+    manager = manager or ModelManager(settings.for_target(PRIMARY), metrics)
+    outcomes = Outcomes(
+        {
+            PRIMARY: manager,
+            "within_30_days": ModelManager(settings.for_target("within_30_days"), metrics),
+        }
+    )
     Record = patient_record_model()
     validator = BatchValidator(Record)
     input_columns = list(schema.INPUT_COLUMNS)
@@ -94,13 +97,15 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        manager.start()
+        for each in outcomes.managers.values():
+            each.start()
         monitor.start()
         try:
             yield
         finally:
             await run_in_threadpool(monitor.stop)
-            await run_in_threadpool(manager.stop)
+            for each in outcomes.managers.values():
+                await run_in_threadpool(each.stop)
 
     app = FastAPI(
         title="Diabetes readmission risk API",
@@ -128,6 +133,7 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
     app.openapi = openapi  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.manager = manager
+    app.state.outcomes = outcomes
     app.state.metrics = metrics
     app.state.drift_monitor = monitor
     app.add_middleware(MetricsMiddleware, metrics=metrics, endpoints=ENDPOINTS)
@@ -150,11 +156,11 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
     @app.post(
         "/predict",
         tags=["scoring"],
-        summary="Readmission risk of one encounter",
+        summary="Readmission risks of one encounter (both outcomes; `?explain=true` adds the top factors)",
         response_model=Prediction,
         responses={
             400: {"description": "The body is not JSON"},
-            422: {"description": "The record is invalid (each problem is listed)"},
+            422: {"description": "The record is invalid (each problem is listed) or ends in death or hospice"},
             503: {"description": "No model is loaded yet"},
         },
         openapi_extra=_body(record_schema_ref),
@@ -169,60 +175,84 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
                 return _error(400, invalid)
             metrics.invalid_records.labels(endpoint="/predict").inc()
             return _error(422, "Invalid record", [format_error(e) for e in error.errors()])
-        model = manager.current
+        try:
+            check_covered(record.__dict__)
+        except NotCoveredError as error:
+            metrics.invalid_records.labels(endpoint="/predict").inc()
+            return _error(422, "Encounter not covered by the models", [str(error)])
+        models = outcomes.loaded()
+        model = models.get(PRIMARY)
         if model is None:
             return unavailable()
+        explain = _explain(request)
         try:
-            risk = model.predictor.predict_record(record.__dict__)
+            if explain:
+                answer = await run_in_threadpool(outcomes.predict, record.__dict__, models, explain=True)
+            else:
+                answer = outcomes.predict(record.__dict__, models, explain=False)
         except UnknownCategoryError as error:
             return _error(422, "Invalid record", [str(error)])
-        positive = risk >= model.threshold
-        metrics.observe_prediction(risk, positive)
+        primary = answer[PRIMARY]
+        metrics.observe_prediction(primary["risk"], bool(primary["prediction"]))
         monitor.observe_record(record.__dict__)
         return _json(
             {
-                "readmission_risk": risk,
-                "prediction": int(positive),
-                "risk_band": risk_band(risk, model.threshold),
+                "readmission_risk": primary["risk"],
+                "prediction": primary["prediction"],
+                "risk_band": primary["risk_band"],
+                "base_rate": primary["base_rate"],
                 "model_name": model.name,
                 "model_version": model.version,
                 "model_alias": model.alias,
                 "loaded_at": model.loaded_at_iso,
+                "outcomes": answer,
             }
         )
 
-    def score_batch(model: LoadedModel, raw: list[Any]) -> dict[str, Any]:
+    def score_batch(models: dict[str, LoadedModel], raw: list[Any], explain: bool) -> dict[str, Any]:
         """Validate by column, score the valid records in one vectorised call, report the others by index."""
+        model = models[PRIMARY]
         batch = validator.validate(raw)
-        risks = model.predictor.predict_frame(batch.frame) if len(batch.valid) else np.empty(0)
-        threshold = model.threshold
-        positive = risks >= threshold
-        bands = np.where(positive, "high", np.where(risks >= MEDIUM_RISK_FRACTION * threshold, "medium", "low"))
+        frame, valid, errors = batch.frame, batch.valid, dict(batch.errors)
+        refused = not_covered_rows(frame) if len(valid) else {}
+        if refused:
+            for row, reason in refused.items():
+                errors[int(valid[row])] = [reason]
+            keep = np.ones(len(valid), dtype=bool)
+            keep[list(refused)] = False
+            frame, valid = frame.loc[keep].reset_index(drop=True), valid[keep]
+        rows = outcomes.predict_frame(frame, models, explain=explain)
         scored = [
-            {"readmission_risk": risk, "prediction": int(flag), "risk_band": band}
-            for risk, flag, band in zip(risks.tolist(), positive.tolist(), bands.tolist(), strict=True)
+            {
+                "readmission_risk": row[PRIMARY]["risk"],
+                "prediction": row[PRIMARY]["prediction"],
+                "risk_band": row[PRIMARY]["risk_band"],
+                "outcomes": row,
+            }
+            for row in rows
         ]
-        if batch.errors:
+        if errors:
             predictions: list[dict[str, Any] | None] = [None] * batch.count
-            for index, prediction in zip(batch.valid.tolist(), scored, strict=True):
+            for index, prediction in zip(valid.tolist(), scored, strict=True):
                 predictions[index] = prediction
         else:
             predictions = list(scored)
-        metrics.observe_predictions(risks, int(positive.sum()))
-        if len(batch.valid):
-            monitor.observe_frame(batch.frame)
-        if batch.errors:
-            metrics.invalid_records.labels(endpoint="/predict/batch").inc(len(batch.errors))
+        risks = np.fromiter((p["readmission_risk"] for p in scored), dtype=float, count=len(scored))
+        metrics.observe_predictions(risks, sum(p["prediction"] for p in scored))
+        if len(valid):
+            monitor.observe_frame(frame)
+        if errors:
+            metrics.invalid_records.labels(endpoint="/predict/batch").inc(len(errors))
         return {
             "model_name": model.name,
             "model_version": model.version,
             "model_alias": model.alias,
             "loaded_at": model.loaded_at_iso,
-            "threshold": threshold,
+            "threshold": model.threshold,
             "count": batch.count,
             "scored": len(scored),
             "predictions": predictions,
-            "errors": [{"index": i, "errors": msgs} for i, msgs in sorted(batch.errors.items())],
+            "errors": [{"index": i, "errors": msgs} for i, msgs in sorted(errors.items())],
         }
 
     @app.post(
@@ -249,11 +279,11 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
         metrics.batch_size.observe(len(raw))
         if len(raw) > max_batch:
             return _error(413, f"Too many records: {len(raw):,} > MAX_BATCH_RECORDS={max_batch:,}; split the batch")
-        model = manager.current
-        if model is None:
+        models = outcomes.loaded()
+        if PRIMARY not in models:
             return unavailable()
         try:
-            result = await run_in_threadpool(score_batch, model, raw)
+            result = await run_in_threadpool(score_batch, models, raw, _explain(request))
         except UnknownCategoryError as error:
             return _error(422, "A record has a value the model cannot encode", [str(error)])
         return _json(result)
@@ -269,14 +299,24 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
         model = manager.current
         if model is None:
             return _json({"ready": False, "detail": manager.unavailable_reason()}, 503)
-        return _json({"ready": True, "model_name": model.name, "model_version": model.version})
+        return _json(
+            {"ready": True, "model_name": model.name, "model_version": model.version, "outcomes": outcomes.status()}
+        )
 
     @app.get("/model-info", tags=["operations"], summary="The served model: version, metrics, threshold, inputs")
     async def model_info() -> Response:
         model = manager.current
         if model is None:
             return unavailable()
-        return _json({**model.info(), "request_fields": input_columns, "reload_failures": manager.failures})
+        described = {target: each.info() for target, each in outcomes.loaded().items()}
+        return _json(
+            {
+                **model.info(),
+                "request_fields": input_columns,
+                "reload_failures": manager.failures,
+                "outcomes": described,
+            }
+        )
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:
@@ -308,6 +348,14 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
         except ModelUnavailableError as error:
             current = manager.current
             return _error(503, f"Reload failed, still serving version {current.version if current else None}: {error}")
-        return _json({"old_version": old, "new_version": new, "changed": old != new})
+        others: dict[str, Any] = {}
+        for target, each in outcomes.managers.items():
+            if each is not manager:
+                try:
+                    before, after = await run_in_threadpool(each.refresh, force=True)
+                    others[target] = {"old_version": before, "new_version": after, "changed": before != after}
+                except ModelUnavailableError as error:
+                    others[target] = {"error": str(error)}
+        return _json({"old_version": old, "new_version": new, "changed": old != new, "outcomes": others})
 
     return app

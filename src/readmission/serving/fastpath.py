@@ -523,6 +523,18 @@ class FastPredictor:
             return self._score(self._encode(features.engineer_record(record)))
         return float(self._pipeline_proba(pd.DataFrame([dict(record)], columns=list(schema.INPUT_COLUMNS)))[0])
 
+    def predict_engineered(self, engineered: Mapping[str, Any], record: Mapping[str, Any]) -> float:
+        """``predict_record`` when ``features.engineer_record(record)`` is already computed (shared by models)."""
+        if self._encode is not None and self._score is not None:
+            return self._score(self._encode(engineered))
+        return self.predict_record(record)
+
+    def encode_engineered(self, engineered: Mapping[str, Any]) -> np.ndarray | None:
+        """The encoded row (1 x columns) the classifier sees, or None without a compiled encoder."""
+        if self._encode is None:
+            return None
+        return np.asarray([self._encode(engineered)], dtype=np.float64)
+
     def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """Risks of many raw records: ``features.engineer``, the compiled encoder on arrays, the classifier.
 

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -25,10 +26,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from readmission import features
 from readmission.config import Settings
+from readmission.evaluation import Bands
 from readmission.export import write_atomically
 from readmission.model_loader import ModelFiles, ModelRefusedError, download, load_model_dir
 from readmission.serving.fastpath import FastPredictor, synthetic_records
@@ -70,11 +74,26 @@ class LoadedModel:
     predictor: FastPredictor
     source: str
     """``mlflow`` or ``cache``."""
+    target: str = "any"
+    """The outcome the model predicts (``features.TARGETS``)."""
+    bands: Bands | None = None
+    """Risk bands relative to the base rate (None for a model trained before bands existed)."""
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def loaded_at_iso(self) -> str:
         return self.loaded_at.isoformat()
+
+    @cached_property
+    def explainer(self) -> Any:
+        """The model's ``explain.Explainer`` (built on first use; None for a model without trees)."""
+        from readmission.explain import Explainer, UnexplainableModelError
+
+        try:
+            return Explainer(self.predictor.pipeline)
+        except (UnexplainableModelError, ValueError) as error:
+            logger.info("%s v%s cannot be explained: %s", self.name, self.version, error)
+            return None
 
     def info(self) -> dict[str, Any]:
         return {
@@ -83,6 +102,11 @@ class LoadedModel:
             "alias": self.alias,
             "run_id": self.run_id,
             "threshold": self.threshold,
+            "target": self.target,
+            "outcome": features.OUTCOME_DEFINITIONS.get(self.target, self.target),
+            "base_rate": self.bands.base_rate if self.bands else None,
+            "bands": self.bands.as_dict() if self.bands else None,
+            "calibration": self.metadata.get("calibration"),
             "metrics": self.metadata.get("metrics", {}),
             "data_version": self.metadata.get("data_version"),
             "loaded_at": self.loaded_at_iso,
@@ -112,6 +136,7 @@ class ModelManager:
         self.settings = settings
         self.metrics = metrics
         self.name = settings.model_name
+        self.target = settings.readmission_target
         self.alias = settings.model_alias
         self.tracking_uri = settings.resolved_mlflow_tracking_uri
         self.cache_dir = settings.resolved_model_cache_dir / re.sub(r"[^A-Za-z0-9_.-]", "_", self.name)
@@ -200,7 +225,7 @@ class ModelManager:
                      served)  # fmt: skip
 
     def _replace_source(self, model: LoadedModel, source: str) -> LoadedModel:
-        replaced = LoadedModel(**{**model.__dict__, "source": source})
+        replaced = dataclasses.replace(model, source=source)
         self._swap(replaced, log=False)
         return replaced
 
@@ -249,6 +274,8 @@ class ModelManager:
             signature_inputs=files.signature_inputs,
             predictor=predictor,
             source=source,
+            target=str(metadata.get("target") or tags.get("target") or self.target),
+            bands=Bands.from_dict(metadata["bands"]) if metadata.get("bands") else None,
         )
 
     def _swap(self, model: LoadedModel, *, log: bool = True) -> None:

@@ -113,12 +113,38 @@ def patient_record_model() -> type[BaseModel]:
     )
 
 
-class Prediction(BaseModel):
-    """The risk of one encounter and the model that scored it."""
+class Factor(BaseModel):
+    """One raw field's signed contribution to the model's log-odds (exact tree SHAP values)."""
 
-    readmission_risk: float = Field(ge=0, le=1, description="Predicted probability of readmission")
+    field: str
+    description: str
+    value: Any
+    contribution: float
+
+
+class OutcomeRisk(BaseModel):
+    """The calibrated risk of one outcome, its band and the population's base rate."""
+
+    outcome: str = Field(description="The outcome in words")
+    risk: float = Field(ge=0, le=1, description="Calibrated probability of this outcome")
+    prediction: Literal[0, 1] = Field(description="1 when the risk reaches the model's decision threshold (max F1)")
+    risk_band: RiskBand
+    base_rate: float | None = Field(description="The outcome's rate among all (training) patients")
+    relative_risk: float | None = Field(description="risk / base_rate: 2.0 is twice the average patient")
+    threshold: float
+    model_name: str
+    model_version: str
+    factors: list[Factor] | None = Field(default=None, description="With ?explain=true: the top 5 factors")
+
+
+class Prediction(BaseModel):
+    """The risks of one encounter (the `any` outcome also at the top level) and the models that scored it."""
+
+    readmission_risk: float = Field(ge=0, le=1, description="Calibrated probability of readmission at any time")
     prediction: Literal[0, 1] = Field(description="1 when the risk reaches the model's decision threshold")
     risk_band: RiskBand
+    base_rate: float | None = Field(description="Readmission rate of the average patient (any time)")
+    outcomes: dict[str, OutcomeRisk] = Field(description="Every served outcome: `any` and `within_30_days`")
     model_name: str
     model_version: str
     model_alias: str
@@ -139,7 +165,7 @@ class BatchPrediction(BaseModel):
     count: int = Field(description="Records received")
     scored: int = Field(description="Records scored")
     predictions: list[dict[str, Any] | None] = Field(
-        description="In request order: {readmission_risk, prediction, risk_band}, or null for an invalid record"
+        description="In request order: {readmission_risk, prediction, risk_band, outcomes}, or null if refused"
     )
     errors: list[RecordError]
 
