@@ -151,11 +151,29 @@ def test_reload_needs_the_admin_token(client, serving_champion):
     assert client.post("/reload-model", headers={"Authorization": "Bearer wrong"}).status_code == 401
     answer = client.post("/reload-model", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert answer.status_code == 200, answer.text
-    assert answer.json() == {
+    body = answer.json()
+    assert {k: body[k] for k in ("old_version", "new_version", "changed")} == {
         "old_version": serving_champion.version,
         "new_version": serving_champion.version,
         "changed": False,
     }
+    assert set(body["outcomes"]) == {"within_30_days"}
+
+
+@pytest.mark.parametrize("discharge", sorted(schema.NOT_READMITTABLE_DISCHARGE_IDS))
+def test_death_and_hospice_discharges_get_a_422_that_says_why(client, discharge):
+    answer = client.post("/predict", json=EXAMPLE_RECORD | {"discharge_disposition_id": discharge})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == "Encounter not covered by the models"
+    kind = "death" if discharge in schema.DEATH_DISCHARGE_IDS else "hospice"
+    assert f"discharge_disposition_id {discharge}" in answer.json()["errors"][0]
+    assert f"{kind} discharge" in answer.json()["errors"][0]
+    records = [EXAMPLE_RECORD, EXAMPLE_RECORD | {"discharge_disposition_id": discharge}, EXAMPLE_RECORD]
+    batch = client.post("/predict/batch", json={"records": records}).json()
+    assert (batch["count"], batch["scored"]) == (3, 2)
+    assert batch["predictions"][1] is None
+    assert batch["predictions"][0] == batch["predictions"][2]
+    assert batch["errors"] == [{"index": 1, "errors": answer.json()["errors"]}]
 
 
 def test_request_schema_matches_schema_py_and_the_model_signature(client, serving_champion):

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from readmission import schema
 from readmission.config import REPO_ROOT, get_settings
 from readmission.ui.i18n import t
 from tests import services
@@ -137,13 +138,21 @@ def test_csv_of_1000_rows_with_one_bad_row(app_for, inference_api):
     assert not at.error, [e.value for e in at.error]
     assert at.progress[0].value == 100
     assert "1000 de 1000" in at.progress[0].text
-    assert at.success[0].value == t("batch_done", "es", scored=999, rejected=1)
+    discharge = header.index("discharge_disposition_id")
+    not_covered = {
+        row for row, line in enumerate(lines[1:], start=1)
+        if int(line.split(",")[discharge]) in schema.NOT_READMITTABLE_DISCHARGE_IDS
+    }  # fmt: skip
+    assert not_covered
+    assert 7 not in not_covered
+    assert at.success[0].value == t("batch_done", "es", scored=999 - len(not_covered), rejected=1 + len(not_covered))
     scored, rejected = at.dataframe[0].value, at.dataframe[1].value
-    assert len(scored) == 999
+    assert len(scored) == 999 - len(not_covered)
     assert 7 not in set(scored["row"])
     assert {"encounter_id", "patient_nbr", "readmission_risk", "prediction", "risk_band"} <= set(scored.columns)
-    assert rejected.iloc[0, 0] == 7
-    assert "age" in rejected.iloc[0, 1]
+    reasons = dict(zip(rejected.iloc[:, 0], rejected.iloc[:, 1], strict=True))
+    assert "age" in reasons[7]
+    assert all("discharge" in reasons[row] for row in not_covered)
     download = at.get("download_button")[0]
     assert download.proto.label == t("download", "es")
 

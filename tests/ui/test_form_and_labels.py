@@ -103,3 +103,26 @@ def test_unparseable_cells_are_sent_as_written_for_the_api_to_reject():
     assert batch._cell(column, "3.0") == 3
     assert batch._cell(column, "three") == "three"
     assert batch._cell(column, None) is None
+
+
+def test_death_or_hospice_discharge_is_explained_before_calling_the_api():
+    record = form.to_record({"discharge_disposition_id": 11})
+    assert any("death discharge" in problem for problem in form.problems(record))
+    assert form.problems(form.to_record({"discharge_disposition_id": 1})) == []
+
+
+def test_top_factors_become_labelled_bars():
+    lang = "es"
+    from readmission.ui import pages
+
+    factors = [
+        {"field": "number_inpatient", "value": 3, "contribution": 0.4, "description": "x"},
+        {"field": "discharge_disposition_id", "value": 3, "contribution": -0.2, "description": "x"},
+        {"field": "prior_visits", "value": 5, "contribution": 0.1, "description": "x"},
+    ]
+    table = pages.factors_table(factors, lang)
+    labels = table.iloc[:, 0].tolist()
+    assert labels[0].startswith("Hospitalizaciones (último año): 3")
+    assert "Destino al alta: 3 · " in labels[1]
+    assert labels[2] == "Visitas de cualquier tipo (último año): 5"
+    assert table.iloc[:, 1].tolist() == [0.4, -0.2, 0.1]

@@ -27,7 +27,8 @@ REQUIRED_COLUMNS: tuple[str, ...] = tuple(
 )
 """Columns a CSV must have (nullable columns and ids may be absent)."""
 
-RESULT_COLUMNS: tuple[str, ...] = ("row", "readmission_risk", "prediction", "risk_band")
+RESULT_COLUMNS: tuple[str, ...] = ("row", "readmission_risk", "prediction", "risk_band", "risk_30d", "risk_band_30d")
+"""``readmission_risk``/``prediction``/``risk_band``: readmission at any time; ``*_30d``: within 30 days."""
 
 
 class CsvError(ValueError):
@@ -125,12 +126,15 @@ def score(records: list[dict[str, Any]], client: ApiClient, chunk_size: int) -> 
                 reasons = answer.errors.get(offset) or ["rejected"]
                 outcome.rejected.append((row, "; ".join(reasons)))
             else:
+                thirty = (prediction.get("outcomes") or {}).get("within_30_days") or {}
                 outcome.results.append(
                     {
                         "row": row,
                         "readmission_risk": float(prediction["readmission_risk"]),
                         "prediction": int(prediction["prediction"]),
                         "risk_band": prediction.get("risk_band"),
+                        "risk_30d": thirty.get("risk"),
+                        "risk_band_30d": thirty.get("risk_band"),
                     }
                 )
         outcome.done = min(start + chunk_size, len(records))

@@ -109,9 +109,10 @@ class ApiClient:
             return False
         return True
 
-    def predict(self, record: dict[str, Any]) -> dict[str, Any]:
-        """The risk of one raw record (``POST /predict``)."""
-        result: dict[str, Any] = self._request("POST", "/predict", timeout=self.timeout, json=record)
+    def predict(self, record: dict[str, Any], *, explain: bool = False) -> dict[str, Any]:
+        """The risks of one raw record (``POST /predict``; ``explain`` adds the top factors)."""
+        path = "/predict?explain=true" if explain else "/predict"
+        result: dict[str, Any] = self._request("POST", path, timeout=self.timeout, json=record)
         return result
 
     def predict_batch(self, records: Sequence[dict[str, Any]]) -> BatchResult:

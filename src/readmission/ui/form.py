@@ -156,10 +156,12 @@ def to_record(values: Mapping[str, object]) -> dict[str, object]:
 
 
 def problems(record: Mapping[str, object]) -> list[str]:
-    """Schema problems of a form record (ids are not part of the form)."""
-    return [
+    """Schema problems of a form record (ids are not part of the form), and a death or hospice discharge."""
+    found = [
         problem
         for column in schema.COLUMNS
         if column.kind not in (schema.Kind.IDENTIFIER, schema.Kind.TARGET)
         and (problem := validation.check_value(column, record.get(column.name)))
     ]
+    not_covered = schema.not_covered_reason(record.get("discharge_disposition_id"))
+    return [*found, not_covered] if not_covered else found

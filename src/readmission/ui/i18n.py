@@ -103,6 +103,35 @@ _TEXT: dict[str, tuple[str, str]] = {
     "input_schema": ("Esquema de entrada", "Input schema"),
     "no_metrics": ("El servicio no informa métricas.", "The service reports no metrics."),
     "api_at": ("Servicio de predicción", "Prediction service"),
+    "outcome_any": (
+        "Reingreso en cualquier momento tras el alta (antes o después de 30 días)",
+        "Readmission at any time after discharge (within or after 30 days)",
+    ),
+    "outcome_within_30_days": (
+        "Reingreso en los 30 días siguientes al alta",
+        "Readmission within 30 days of discharge",
+    ),
+    "relative": (
+        "{ratio:.1f} veces el riesgo del paciente medio (tasa base {base:.1%})",
+        "{ratio:.1f}x the average patient's risk (base rate {base:.1%})",
+    ),
+    "factors": ("Factores principales", "Top factors"),
+    "factors_caption": (
+        "Contribución exacta de cada dato al modelo (log-odds): a la derecha aumenta el riesgo, "
+        "a la izquierda lo reduce.",
+        "Each field's exact contribution to the model (log-odds): to the right it raises the risk, "
+        "to the left it lowers it.",
+    ),
+    "contribution": ("Contribución", "Contribution"),
+    "factor": ("Factor", "Factor"),
+    "not_covered": (
+        "Este ingreso terminó en fallecimiento o cuidados paliativos: no puede haber reingreso y el modelo "
+        "no da un riesgo.",
+        "This encounter ended in death or hospice: it cannot be readmitted and the model gives no risk.",
+    ),
+    "risk_30d": ("Riesgo a 30 días", "30-day risk"),
+    "band_30d": ("Nivel a 30 días", "30-day band"),
+    "base_rate": ("Tasa base", "Base rate"),
     "disclaimer": (
         "Herramienta de apoyo: no sustituye el juicio clínico.",
         "A decision aid: it does not replace clinical judgement.",
@@ -133,6 +162,8 @@ _FIELDS: dict[str, tuple[str, str]] = {
     "max_glu_serum": ("Glucosa sérica (mg/dL)", "Glucose serum test (mg/dL)"),
     "A1Cresult": ("HbA1c (%)", "HbA1c (%)"),
     "change": ("Cambio en la medicación antidiabética", "Change in diabetes medication"),
+    "prior_visits": ("Visitas de cualquier tipo (último año)", "Visits of any kind (past year)"),
+    "diabetes_medications": ("Antidiabéticos en uso y cambios de dosis", "Diabetes medications and dose changes"),
     "diabetesMed": ("Medicación antidiabética prescrita", "Diabetes medication prescribed"),
 }
 
@@ -300,3 +331,8 @@ def band_label(band: str, lang: Lang) -> str:
     if lang == "es":
         return _BANDS_ES.get(band.lower(), band)
     return band.capitalize()
+
+
+def outcome_label(target: str, lang: Lang) -> str:
+    """An outcome (``any``, ``within_30_days``) in words."""
+    return t(f"outcome_{target}", lang)

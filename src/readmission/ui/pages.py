@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from readmission import schema
 from readmission.config import Settings, get_settings
 from readmission.ui import batch, form
 from readmission.ui.client import ApiClient, ApiError
@@ -25,6 +26,7 @@ from readmission.ui.i18n import (
     field_label,
     icd9_group_label,
     level_label,
+    outcome_label,
     t,
 )
 
@@ -151,18 +153,58 @@ def risk_gauge_html(risk: float, band: str, threshold: float | None, lang: Lang)
     )
 
 
-def _render_result(answer: dict[str, Any], threshold: float | None, lang: Lang) -> None:
-    risk = float(answer["readmission_risk"])
-    band = str(answer.get("risk_band", ""))
+def factors_table(factors: list[dict[str, Any]], lang: Lang) -> pd.DataFrame:
+    """The top factors as (label, contribution) rows, largest first, labels in ``lang`` with the record's value."""
+    rows = []
+    for factor in factors:
+        name = str(factor.get("field", ""))
+        value = factor.get("value")
+        shown = level_label(name, value, lang) if name in schema.BY_NAME or value is None else str(value)
+        rows.append({t("factor", lang): f"{field_label(name, lang)}: {shown}",
+                     t("contribution", lang): float(factor.get("contribution", 0.0))})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _render_outcome(target: str, entry: dict[str, Any], lang: Lang) -> None:
+    risk = float(entry["risk"])
+    band = str(entry.get("risk_band", ""))
+    threshold = entry.get("threshold")
+    st.markdown(f"**{outcome_label(target, lang)}**")
     st.markdown(risk_gauge_html(risk, band, threshold, lang), unsafe_allow_html=True)
-    prediction = t("pred_1" if int(answer.get("prediction", 0)) == 1 else "pred_0", lang)
+    base = entry.get("base_rate")
+    if base:
+        st.markdown(t("relative", lang, ratio=risk / float(base), base=float(base)))
+    prediction = t("pred_1" if int(entry.get("prediction", 0)) == 1 else "pred_0", lang)
     lines = [f"**{t('prediction', lang)}:** {prediction}"]
     if threshold is not None:
-        lines.append(f"**{t('threshold', lang)}:** {threshold:.1%}")
-    version = f"{answer.get('model_name', '?')} v{answer.get('model_version', '?')}"
-    alias = answer.get("model_alias")
-    lines.append(f"**{t('produced_by', lang)}:** {version}" + (f" (@{alias})" if alias else ""))
+        lines.append(f"**{t('threshold', lang)}:** {float(threshold):.1%}")
+    lines.append(f"**{t('produced_by', lang)}:** {entry.get('model_name', '?')} v{entry.get('model_version', '?')}")
     st.markdown("  \n".join(lines))
+    factors = entry.get("factors")
+    if factors:
+        st.markdown(f"**{t('factors', lang)}**")
+        table = factors_table(factors, lang)
+        st.bar_chart(table, x=t("factor", lang), y=t("contribution", lang), horizontal=True, sort=False)
+        st.caption(t("factors_caption", lang))
+
+
+def _render_result(answer: dict[str, Any], threshold: float | None, lang: Lang) -> None:
+    outcomes = answer.get("outcomes") or {
+        "any": {
+            "risk": answer["readmission_risk"],
+            "risk_band": answer.get("risk_band", ""),
+            "prediction": answer.get("prediction", 0),
+            "threshold": threshold,
+            "model_name": answer.get("model_name"),
+            "model_version": answer.get("model_version"),
+        }
+    }
+    for target, entry in outcomes.items():
+        with st.container(border=True):
+            _render_outcome(target, entry, lang)
+    alias = answer.get("model_alias")
+    if alias:
+        st.caption(f"@{alias}")
     st.caption(t("disclaimer", lang))
 
 
@@ -192,7 +234,7 @@ def single_page(settings: Settings, lang: Lang) -> None:
                 st.session_state.pop("single_result", None)
             else:
                 try:
-                    answer = api_client(settings).predict(record)
+                    answer = api_client(settings).predict(record, explain=True)
                 except ApiError as error:
                     st.session_state.pop("single_result", None)
                     show_api_error(error, lang)
@@ -240,7 +282,8 @@ def batch_page(settings: Settings, lang: Lang) -> None:
     st.success(t("batch_done", lang, scored=len(outcome.results), rejected=len(outcome.rejected)))
     if outcome.results:
         table = outcome.table(frame)
-        table["risk_band"] = table["risk_band"].map(lambda b: band_label(str(b), lang))
+        for column in ("risk_band", "risk_band_30d"):
+            table[column] = table[column].map(lambda b: band_label(str(b), lang) if b else "")
         st.dataframe(
             table,
             hide_index=True,
@@ -252,6 +295,10 @@ def batch_page(settings: Settings, lang: Lang) -> None:
                 ),
                 "prediction": st.column_config.NumberColumn(t("prediction", lang)),
                 "risk_band": st.column_config.TextColumn(t("band", lang)),
+                "risk_30d": st.column_config.ProgressColumn(
+                    t("risk_30d", lang), min_value=0.0, max_value=1.0, format="percent"
+                ),
+                "risk_band_30d": st.column_config.TextColumn(t("band_30d", lang)),
             },
         )
         st.download_button(
