@@ -290,6 +290,10 @@ def test_hot_swap_under_concurrent_load(tmp_path, mlflow_server, second_pipeline
         for thread in threads:
             thread.join()
     assert reload.status_code == 200, reload.text
-    assert reload.json() == {"old_version": v1, "new_version": v2, "changed": True}
+    assert {k: reload.json()[k] for k in ("old_version", "new_version", "changed")} == {
+        "old_version": v1,
+        "new_version": v2,
+        "changed": True,
+    }
     assert failures == []
     assert versions == {v1, v2}
