@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from readmission import schema
 from readmission.config import REPO_ROOT
 from tests import services
 
@@ -78,7 +79,7 @@ def test_submit_form_and_read_the_risk(page, ui_url):
     diag.press("Enter")
     page.get_by_text("Grupo: Diabetes").first.wait_for()
     page.get_by_role("button", name="Calcular riesgo").click()
-    risk = page.locator(".risk-value")
+    risk = page.locator(".risk-value").first  # one card per outcome: any time, within 30 days
     risk.wait_for()
     text = risk.inner_text()
     match = re.match(r"\s*(\d+(?:\.\d)?)%", text)
@@ -101,7 +102,9 @@ def test_batch_page_scores_a_csv(page, ui_url, tmp_path: Path):
     page.get_by_text("Lote (CSV)").click()
     page.locator("input[type=file]").set_input_files(str(csv_path))
     page.get_by_role("button", name="Puntuar archivo").click()
-    page.get_by_text("200 filas puntuadas, 0 rechazadas.").wait_for()
+    discharge = lines[0].split(",").index("discharge_disposition_id")
+    refused = sum(int(line.split(",")[discharge]) in schema.NOT_READMITTABLE_DISCHARGE_IDS for line in lines[1:])
+    page.get_by_text(f"{200 - refused} filas puntuadas, {refused} rechazadas.").wait_for()
     page.get_by_role("button", name="Descargar resultados (CSV)").wait_for()
     page.locator("[data-testid=stDataFrame] canvas").first.wait_for()
     ARTIFACTS.mkdir(exist_ok=True)
