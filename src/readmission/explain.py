@@ -112,10 +112,10 @@ class Explainer:
     """Exact per-field contributions (log-odds) of a fitted ``Pipeline([features, encode, model])``."""
 
     def __init__(self, pipeline: Any) -> None:
-        import shap
-
         (_, self.features_step), (_, self.encoder), (_, classifier) = pipeline.steps
         self.members = _tree_members(classifier)
+        import shap  # only for a model it can explain (the import takes seconds)
+
         self.explainers = [shap.TreeExplainer(member) for member in self.members]
         self.expected_value = float(np.mean([np.ravel(e.expected_value)[0] for e in self.explainers]))
         sources = [factor_of(feature) for feature in _encoded_sources(self.encoder)]

@@ -264,7 +264,7 @@ class ModelManager:
         predictor = FastPredictor(files.pipeline)
         if self.verify_records:
             predictor.verify(synthetic_records(self.verify_records))
-        return LoadedModel(
+        model = LoadedModel(
             name=self.name,
             version=version,
             alias=self.alias,
@@ -277,6 +277,8 @@ class ModelManager:
             target=str(metadata.get("target") or tags.get("target") or self.target),
             bands=Bands.from_dict(metadata["bands"]) if metadata.get("bands") else None,
         )
+        _ = model.explainer  # built at load time, never on a request
+        return model
 
     def _swap(self, model: LoadedModel, *, log: bool = True) -> None:
         self.current = model  # one reference assignment: atomic for readers
