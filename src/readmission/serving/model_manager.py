@@ -274,8 +274,8 @@ class ModelManager:
             signature_inputs=files.signature_inputs,
             predictor=predictor,
             source=source,
-            target=str(metadata.get("target") or tags.get("target") or self.target),
-            bands=Bands.from_dict(metadata["bands"]) if metadata.get("bands") else None,
+            target=str(files.metadata.get("target") or tags.get("target") or self.target),
+            bands=Bands.from_dict(files.metadata["bands"]) if files.metadata.get("bands") else None,
         )
         _ = model.explainer  # built at load time, never on a request
         return model
