@@ -361,7 +361,10 @@ def mlflow_down_while_serving(tracking_uri: str, model_name: str, records: Seque
             statuses += [client.post("/predict", json=record).status_code for record in records[:200]]
             statuses.append(client.post("/predict/batch", json={"records": list(records[:500])}).status_code)
             proxy.up()
-            reload_up = client.post("/reload-model", headers=auth).status_code
+            for _ in range(3):  # the first may meet a pooled connection the outage reset (the poller retries too)
+                reload_up = client.post("/reload-model", headers=auth).status_code
+                if reload_up == 200:
+                    break
     finally:
         proxy.stop()
     failed = sum(status != 200 for status in statuses)
