@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -35,12 +35,31 @@ class ChampionReference:
     reference: dict[str, Any]
 
 
-def log_reference(run_id: str, train: pd.DataFrame, settings: Settings | None = None) -> dict[str, Any]:
-    """Summarise the training rows and log the summary with the run (``drift/reference.json``)."""
+def log_reference(
+    run_id: str,
+    train: pd.DataFrame,
+    settings: Settings | None = None,
+    *,
+    model_uri: str | None = None,
+    validation: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """Summarise the training rows and log the summary with the run (``drift/reference.json``).
+
+    With ``model_uri`` and ``validation`` the summary also holds the model's predicted-risk
+    distribution on the validation rows (what the API's live risks are compared with).
+    """
     from readmission import tracking
 
     client = tracking.configure(settings or get_settings())
     reference = drift.build_reference(train)
+    if model_uri is not None and validation is not None and len(validation):
+        import mlflow.sklearn
+
+        from readmission import schema
+
+        model = mlflow.sklearn.load_model(model_uri)
+        risks = model.predict_proba(validation[list(schema.INPUT_COLUMNS)])[:, 1]
+        reference["risk_shares"] = drift.risk_shares(risks)
     client.log_dict(run_id, reference, drift.REFERENCE_ARTIFACT)
     logger.info("drift reference of %d training rows logged with run %s", reference["rows"], run_id)
     return reference
@@ -162,7 +181,7 @@ def rows_since(trained_at: datetime, settings: Settings) -> int:
 
 
 def retrain_decision(
-    checks: list[Mapping[str, Any]],
+    checks: Sequence[Mapping[str, Any]],
     champion: ChampionReference | None,
     *,
     force: bool = False,
@@ -217,3 +236,47 @@ def ingestion_totals(settings: Settings | None = None) -> tuple[dict[str, int], 
             field = word if word in schema.BY_NAME else "other"
             fields[field] = fields.get(field, 0) + 1
     return totals, fields
+
+
+# --------------------------------------------------------------------------- what the pipeline calls
+
+
+def check_batches(
+    batches: list[tuple[int, list[dict[str, Any]]]], *, force: bool = False, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Drift of each new batch against the champion, then the retraining decision with its reason."""
+    settings = settings or get_settings()
+    champion = champion_reference(settings)
+    checks = [check_batch_drift(number, records, champion, settings) for number, records in batches]
+    train, reason = retrain_decision(checks, champion, force=force, settings=settings)
+    logger.info("%s: %s", "RETRAINING" if train else "NOT retraining", reason)
+    return {"train": train, "reason": reason, "checks": checks}
+
+
+def record_ingestion(results: list[Mapping[str, Any]], settings: Settings | None = None) -> bool:
+    """Push the rows of this run's batches by outcome and the running totals."""
+    settings = settings or get_settings()
+    batch_rows = {
+        "received": sum(int(r["received"]) for r in results),
+        "inserted": sum(int(r["inserted"]) for r in results),
+        "duplicate": sum(int(r["duplicates"]) for r in results),
+        "quarantined": sum(int(r["quarantined"]) for r in results),
+    }
+    totals, fields = ingestion_totals(settings)
+    last = max((int(r["batch_number"]) for r in results), default=None)
+    return pushmetrics.push_ingestion(batch_rows, totals, fields, last, settings)
+
+
+def record_champion(settings: Settings | None = None) -> dict[str, Any] | None:
+    """Push the champion's version and its ``val_*``/``test_*`` metrics; returns them (None: no champion)."""
+    from readmission import registry, tracking
+
+    settings = settings or get_settings()
+    client = tracking.configure(settings)
+    version = registry.alias_version(client, settings.model_name, settings.model_alias)
+    if version is None:
+        return None
+    run_id = client.get_model_version(settings.model_name, version).run_id
+    metrics = dict(client.get_run(run_id).data.metrics) if run_id else {}
+    pushmetrics.push_champion(version, metrics, settings)
+    return {"version": version, "metrics": metrics}

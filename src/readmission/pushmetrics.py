@@ -17,6 +17,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, pushadd_to_gateway
 
+from readmission import schema
 from readmission.config import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -49,10 +50,9 @@ class Push:
         if not url:
             logger.debug("PUSHGATEWAY_URL is not set: metrics not pushed")
             return False
-        if push_failures:
-            self.counter(
-                "readmission_pipeline_push_failures", "Pushes that did not reach the gateway (this process)"
-            ).inc(push_failures)
+        self.counter(
+            "readmission_pipeline_push_failures", "Pushes that did not reach the gateway (the pushing process)"
+        ).inc(push_failures)
         try:
             pushadd_to_gateway(
                 url, job=JOB, registry=self.registry, grouping_key=self.grouping,
@@ -115,8 +115,8 @@ def push_ingestion(
     for outcome, rows in totals.items():
         total.labels(outcome).inc(rows)
     fields = push.counter("readmission_pipeline_quarantined_rows", "Quarantined rows by offending field", ("field",))
-    for field, rows in quarantined_by_field.items():
-        fields.labels(field).inc(rows)
+    for field in (*schema.COLUMN_NAMES, "other"):  # every field, 0 included: a bounded, complete label set
+        fields.labels(field).inc(quarantined_by_field.get(field, 0))
     if last_batch is not None:
         push.gauge("readmission_pipeline_last_batch_number", "The last batch ingested").set(last_batch)
     return push.send()

@@ -35,7 +35,7 @@ def samples(url: str) -> dict[tuple[str, frozenset], float]:
 
 def value(found: dict, name: str, **labels: str) -> float:
     wanted = {"job": pushmetrics.JOB, "instance": "", **labels}
-    matches = [v for (n, lab), v in found.items() if n == name and wanted.items() <= dict(lab).items()]
+    matches = [v for (n, lab), v in found.items() if n == name and wanted == dict(lab)]
     assert len(matches) == 1, (name, labels, sorted(n for n, _ in found))
     return matches[0]
 
