@@ -26,10 +26,12 @@ import io
 import json
 import logging
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from readmission import monitoring, pushmetrics
 from readmission.config import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -197,14 +199,29 @@ def store_raw(staged: list[str], settings: Settings | None = None) -> dict[str, 
         return int(body["batch_number"]), body["data"], str(body["source"])
 
     results = [result.as_dict() for result in ingest.ingest_many(engine, staged, read)]
+    monitoring.record_ingestion(results, settings)
     total = storage.count_rows(engine, storage.diabetes_raw)
     return {
+        "staged": staged,
         "batches": [r["batch_number"] for r in results],
         "inserted": sum(r["inserted"] for r in results),
         "duplicates": sum(r["duplicates"] for r in results),
         "quarantined": sum(r["quarantined"] for r in results),
         "raw_rows": total,
     }
+
+
+# --------------------------------------------------------------------------- check_drift
+
+
+def check_drift(staged: list[str], force_retrain: bool = False, settings: Settings | None = None) -> dict[str, Any]:
+    """Drift of each staged batch against the champion (stored, reported, pushed) and the decision to train."""
+    settings = settings or get_settings()
+    batches = []
+    for uri in staged:
+        body = json.loads(gzip.decompress(read_bytes(uri, settings)))
+        batches.append((int(body["batch_number"]), body["data"]))
+    return monitoring.check_batches(batches, force=force_retrain, settings=settings)
 
 
 # --------------------------------------------------------------------------- clean / splits
@@ -294,9 +311,14 @@ def train_models(manifest_uri: str, settings: Settings | None = None) -> dict[st
 
     settings = settings or get_settings()
     splits = training.load_splits(settings)
+    start = time.perf_counter()
     result = training.train_and_log(
         splits["train"], splits["validation"], splits["test"], manifest_uri, settings=settings, register=False
     )
+    monitoring.log_reference(
+        result.run_id, splits["train"], settings, model_uri=result.model_uri, validation=splits["validation"]
+    )
+    pushmetrics.push_training(time.perf_counter() - start, {result.candidate: result.metrics}, settings)
     return result.as_dict()
 
 
@@ -315,6 +337,14 @@ def promote(version: str, settings: Settings | None = None) -> dict[str, Any]:
 
     decision = registry.promote_if_better(version, settings=settings or get_settings())
     return {key: value for key, value in decision.items() if isinstance(value, (str, int, float, bool, type(None)))}
+
+
+def finish_run(succeeded: bool, decision: dict[str, Any] | None = None, settings: Settings | None = None) -> None:
+    """The end of a run: push its outcome, the time of the last success and the champion's figures."""
+    settings = settings or get_settings()
+    train = decision.get("train") if decision else None
+    pushmetrics.push_run_finished(succeeded, None if train is None else "train" if train else "skip", settings)
+    monitoring.record_champion(settings)
 
 
 # --------------------------------------------------------------------------- signal_services

@@ -16,6 +16,7 @@ CHAIN = (
     "check_source",
     "fetch_batch",
     "store_raw",
+    "check_drift",
     "clean_transform",
     "store_clean",
     "create_splits",
@@ -24,6 +25,7 @@ CHAIN = (
     "register_best",
     "promote",
     "signal_services",
+    "finish_run",
 )
 
 
