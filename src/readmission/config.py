@@ -135,7 +135,7 @@ class Settings(BaseSettings):
     pushgateway_url: str | None = Field(default=None, description="Prometheus Pushgateway; empty: pushes are off")
     push_timeout_seconds: float = Field(default=5.0, gt=0)
     pipeline_stale_seconds: float = Field(default=1800.0, gt=0, description="Alert when no run succeeded for this long")
-    api_drift_window: int = Field(default=5000, ge=100, description="Scored records the API keeps for live drift")
+    api_drift_window: int = Field(default=5000, ge=0, description="Scored records kept for live drift; 0: off")
     api_drift_interval_seconds: float = Field(default=30.0, gt=0, description="Seconds between live drift updates")
 
     # The clinician UI (streamlit/)

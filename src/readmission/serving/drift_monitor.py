@@ -54,10 +54,13 @@ class DriftMonitor:
     # ------------------------------------------------------------------ the request path (cheap)
 
     def observe_record(self, record: Mapping[str, Any]) -> None:
-        self._records.append(record)
+        if self.window:
+            self._records.append(record)
 
     def observe_frame(self, frame: pd.DataFrame) -> None:
         """A scored batch: its last ``window`` rows join the window (older batches drop out)."""
+        if not self.window:
+            return
         tail = frame.tail(self.window)
         with self._lock:
             self._frames.append(tail)
@@ -68,6 +71,9 @@ class DriftMonitor:
     # ------------------------------------------------------------------ the background thread
 
     def start(self) -> None:
+        if not self.window:
+            logger.info("live drift is off (API_DRIFT_WINDOW=0)")
+            return
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="drift-monitor", daemon=True)
         self._thread.start()
