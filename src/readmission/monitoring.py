@@ -53,11 +53,13 @@ def log_reference(
     client = tracking.configure(settings or get_settings())
     reference = drift.build_reference(train)
     if model_uri is not None and validation is not None and len(validation):
-        import mlflow.sklearn
+        import tempfile
+        from pathlib import Path
 
-        from readmission import schema
+        from readmission import model_loader, schema
 
-        model = mlflow.sklearn.load_model(model_uri)
+        with tempfile.TemporaryDirectory(prefix="readmission-reference-") as scratch:
+            model = model_loader.load_model_dir(model_loader.download(model_uri, Path(scratch))).pipeline
         risks = model.predict_proba(validation[list(schema.INPUT_COLUMNS)])[:, 1]
         reference["risk_shares"] = drift.risk_shares(risks)
     client.log_dict(run_id, reference, drift.REFERENCE_ARTIFACT)
