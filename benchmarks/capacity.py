@@ -12,21 +12,18 @@ against the original project's 116 req/s per replica (goal: >= 10x).
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchmarks.drift_overhead import log_champion_reference  # noqa: E402
-from benchmarks.serve import BIN, MODEL, UVICORN, pinned, train_and_register  # noqa: E402
+from benchmarks.drift_overhead import champion_store  # noqa: E402
+from benchmarks.serve import BIN, UVICORN, pinned  # noqa: E402
 from tests import services  # noqa: E402
 
-from readmission.data_api.loading import read_raw_csv  # noqa: E402
 from readmission.loadtest import StepLoad, run_step_load  # noqa: E402
 
 ORIGINAL_RPS = 116.0
@@ -41,18 +38,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="keep the HTML/CSV/PNG here")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="bench-capacity-"))
-    tracking_uri = f"sqlite:///{work / 'mlflow.db'}"
-    env = {
-        "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_DISABLE_TELEMETRY": "true", "MODEL_NAME": MODEL,
-        "LOCAL_DIR": str(work / "var"), "MODEL_CACHE_DIR": str(work / "cache"), "LOG_LEVEL": "WARNING",
-        "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src"),
-    }  # fmt: skip
-    os.environ.update({k: v for k, v in env.items() if k.startswith("MLFLOW")})
-    print("training and registering the model ...", flush=True)
-    raw = read_raw_csv(REPO / "ec2_api" / "data" / "diabetic_data.csv.gz")
-    train_and_register(raw, tracking_uri, work)
-    log_champion_reference(raw, tracking_uri, work)  # the API runs as deployed: live drift on
+    work, env = champion_store("bench-capacity-")  # the API runs as deployed: live drift on
 
     port = services.free_port()
     url = f"http://127.0.0.1:{port}"

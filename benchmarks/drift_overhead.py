@@ -12,7 +12,6 @@ Rounds alternate so that a busy machine hurts both sides alike; prints the media
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import sys
@@ -23,7 +22,7 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchmarks.serve import BIN, MODEL, UVICORN, pinned, run_locust, train_and_register  # noqa: E402
+from benchmarks.serve import BIN, MODEL, UVICORN, local_store, pinned, run_locust, train_and_register  # noqa: E402
 from tests import services  # noqa: E402
 
 from readmission.data_api.loading import read_raw_csv  # noqa: E402
@@ -38,18 +37,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20)
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="bench-drift-"))
-    tracking_uri = f"sqlite:///{work / 'mlflow.db'}"
-    env = {
-        "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_DISABLE_TELEMETRY": "true", "MODEL_NAME": MODEL,
-        "LOCAL_DIR": str(work / "var"), "MODEL_CACHE_DIR": str(work / "cache"), "LOG_LEVEL": "WARNING",
-        "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src"),
-    }  # fmt: skip
-    os.environ.update({k: v for k, v in env.items() if k.startswith("MLFLOW")})
-    print("training and registering the model (with its drift reference) ...", flush=True)
-    raw = read_raw_csv(REPO / "ec2_api" / "data" / "diabetic_data.csv.gz")
-    train_and_register(raw, tracking_uri, work)
-    log_champion_reference(raw, tracking_uri, work)
+    work, env = champion_store("bench-drift-")
     cmd = [str(BIN / "uvicorn"), "--app-dir", str(REPO / "fastapi"), "main:app", *UVICORN, "--host", "127.0.0.1"]
 
     results: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
@@ -84,6 +72,17 @@ def main() -> None:
         f"(round-to-round spread without it: {spread / off['rps']:.1%} of its median)"
     )
     shutil.rmtree(work, ignore_errors=True)
+
+
+def champion_store(prefix: str) -> tuple[Path, dict[str, str]]:
+    """A throwaway MLflow store with the champion (and its drift reference); the servers' environment."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    tracking_uri, env = local_store(work)
+    print("training and registering the model (with its drift reference) ...", flush=True)
+    raw = read_raw_csv(REPO / "ec2_api" / "data" / "diabetic_data.csv.gz")
+    train_and_register(raw, tracking_uri, work)
+    log_champion_reference(raw, tracking_uri, work)
+    return work, env
 
 
 def log_champion_reference(raw, tracking_uri: str, work: Path) -> None:

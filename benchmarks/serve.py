@@ -54,6 +54,18 @@ def train_and_register(raw: pd.DataFrame, tracking_uri: str, work: Path) -> None
     registry.promote_if_better(result.version, splits["validation"], settings=settings)
 
 
+def local_store(work: Path) -> tuple[str, dict[str, str]]:
+    """A throwaway MLflow store under ``work`` and the environment of the servers that use it."""
+    tracking_uri = f"sqlite:///{work / 'mlflow.db'}"
+    env = {
+        "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_DISABLE_TELEMETRY": "true", "MODEL_NAME": MODEL,
+        "LOCAL_DIR": str(work / "var"), "MODEL_CACHE_DIR": str(work / "cache"), "LOG_LEVEL": "WARNING",
+        "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src"),
+    }  # fmt: skip
+    os.environ.update({k: v for k, v in env.items() if k.startswith("MLFLOW")})
+    return tracking_uri, env
+
+
 def run_locust(url: str, target: str, run_time: int, users: int, workdir: Path) -> dict[str, float]:
     prefix = workdir / f"locust-{target}"
     cmd = [
@@ -81,13 +93,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
-    tracking_uri = f"sqlite:///{work / 'mlflow.db'}"
-    env = {
-        "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_DISABLE_TELEMETRY": "true", "MODEL_NAME": MODEL,
-        "LOCAL_DIR": str(work / "var"), "MODEL_CACHE_DIR": str(work / "cache"), "LOG_LEVEL": "WARNING",
-        "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src"),
-    }  # fmt: skip
-    os.environ.update({k: v for k, v in env.items() if k.startswith("MLFLOW")})
+    tracking_uri, env = local_store(work)
     raw = read_raw_csv(REPO / "ec2_api" / "data" / "diabetic_data.csv.gz")
     print("training and registering the model ...", flush=True)
     train_and_register(raw, tracking_uri, work)

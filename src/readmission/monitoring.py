@@ -67,21 +67,28 @@ def log_reference(
     return reference
 
 
+def _champion_run(settings: Settings) -> tuple[Any, tuple[str, str] | None]:
+    """The MLflow client and the champion's ``(version, run id)``, or None without a champion (or its run)."""
+    from readmission import registry, tracking
+
+    client = tracking.configure(settings)
+    version = registry.alias_version(client, settings.model_name, settings.model_alias)
+    if version is None:
+        return client, None
+    run_id = client.get_model_version(settings.model_name, version).run_id
+    return client, (version, run_id) if run_id else None
+
+
 def champion_reference(settings: Settings | None = None) -> ChampionReference | None:
     """The champion's training reference, or None when there is no champion (or it has no reference)."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from readmission import registry, tracking
-
     settings = settings or get_settings()
-    client = tracking.configure(settings)
-    version = registry.alias_version(client, settings.model_name, settings.model_alias)
-    if version is None:
+    client, champion = _champion_run(settings)
+    if champion is None:
         return None
-    run_id = client.get_model_version(settings.model_name, version).run_id
-    if not run_id:
-        return None
+    version, run_id = champion
     try:
         reference = mlflow.artifacts.load_dict(f"runs:/{run_id}/{drift.REFERENCE_ARTIFACT}")
     except (MlflowException, OSError) as error:
@@ -271,14 +278,11 @@ def record_ingestion(results: list[Mapping[str, Any]], settings: Settings | None
 
 def record_champion(settings: Settings | None = None) -> dict[str, Any] | None:
     """Push the champion's version and its ``val_*``/``test_*`` metrics; returns them (None: no champion)."""
-    from readmission import registry, tracking
-
     settings = settings or get_settings()
-    client = tracking.configure(settings)
-    version = registry.alias_version(client, settings.model_name, settings.model_alias)
-    if version is None:
+    client, champion = _champion_run(settings)
+    if champion is None:
         return None
-    run_id = client.get_model_version(settings.model_name, version).run_id
-    metrics = dict(client.get_run(run_id).data.metrics) if run_id else {}
+    version, run_id = champion
+    metrics = dict(client.get_run(run_id).data.metrics)
     pushmetrics.push_champion(version, metrics, settings)
     return {"version": version, "metrics": metrics}

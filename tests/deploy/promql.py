@@ -184,6 +184,13 @@ def pushed_series() -> set[str]:
     return exported_series(declared_metrics(PUSH_MODULE), process_prefixes=set())
 
 
+def used_names() -> set[str]:
+    """Every metric name a dashboard panel, a dashboard variable or a rule selects."""
+    return {name for path in dashboards() for _, expr in dashboard_exprs(path) for name in metric_names(expr)} | {
+        name for rule in rules() for name in metric_names(rule["expr"])
+    }
+
+
 def dashboards() -> list[Path]:
     return sorted(DASHBOARDS_DIR.glob("*.json"))
 

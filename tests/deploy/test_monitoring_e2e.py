@@ -168,12 +168,7 @@ def test_every_dashboard_panel_returns_data_on_a_real_prometheus(
                         empty.append((where, expr))
             assert empty == [], json.dumps(empty, indent=1)
             names = set(httpx.get(prometheus + "/api/v1/label/__name__/values", timeout=10).json()["data"])
-            used = {
-                name
-                for path in promql.dashboards()
-                for _, expr in promql.dashboard_exprs(path)
-                for name in promql.metric_names(expr)
-            } | {name for rule in promql.rules() for name in promql.metric_names(rule["expr"])}
+            used = promql.used_names()
             assert used - names - {"ALERTS", "ALERTS_FOR_STATE"} == set()
             (trained,) = query(prometheus, 'readmission_pipeline_retrained{job="readmission-pipeline"}')
             assert trained["value"][1] == "0"  # the second run skipped training

@@ -196,12 +196,7 @@ def test_a_real_app_exports_every_series_the_dashboards_and_rules_use() -> None:
     exported = (
         promql.scraped_series(response.text) | promql.pushed_series() | promql.recorded_names() | promql.SYNTHETIC
     )
-    used = {
-        name
-        for path in promql.dashboards()
-        for _, expr in promql.dashboard_exprs(path)
-        for name in promql.metric_names(expr)
-    } | {name for rule in promql.rules() for name in promql.metric_names(rule["expr"])}
+    used = promql.used_names()
     assert used - exported == set()
     # The static reading of the source agrees with what the app really exports.
     static = promql.exported_series(promql.declared_metrics(), process_prefixes=promql.process_collector_prefixes())
