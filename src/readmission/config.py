@@ -144,6 +144,7 @@ class Settings(BaseSettings):
 
     # Local ports used by `make run`
     mlflow_port: int = 5000
+    pushgateway_port: int = 9091
     streamlit_port: int = 8501
     airflow_port: int = 8080
     airflow_ui: bool = Field(default=False, description="`make run` also starts `airflow standalone`")

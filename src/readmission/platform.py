@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -249,6 +250,20 @@ class Platform:
         self.urls["MLflow UI"] = url
         return child, http_ready(url + "/health")
 
+    def start_pushgateway(self) -> tuple[Child, Callable[[], bool]] | None:
+        """Debian's ``prometheus-pushgateway`` (in memory) for the pipeline's figures, when installed."""
+        binary = shutil.which("prometheus-pushgateway")
+        if "pushgateway_url" in self.settings.model_fields_set or binary is None:
+            if binary is None:
+                logger.info("prometheus-pushgateway is not installed: the pipeline's figures are not pushed")
+            return None
+        port = self.port(self.settings.pushgateway_port, "the Pushgateway")
+        url = f"http://127.0.0.1:{port}"
+        child = self.spawn("pushgateway", [binary, f"--web.listen-address=127.0.0.1:{port}", "--persistence.file="])
+        self.env["PUSHGATEWAY_URL"] = url
+        self.urls["Pushgateway metrics"] = url + "/metrics"
+        return child, http_ready(url + "/-/ready")
+
     def start_api(self) -> None:
         if "serve" not in command_names():
             logger.warning("`readmission serve` does not exist yet: the inference API is not started")
@@ -361,7 +376,8 @@ class Platform:
         """Start everything; the URLs, in the order they came up."""
         started = time.monotonic()
         migrate = self.spawn("airflow_db", [sys.executable, "-m", "readmission.dagrun", "--migrate-only"])
-        pending = [s for s in (self.start_data_api(), self.start_mlflow()) if s is not None]
+        starting = (self.start_data_api(), self.start_mlflow(), self.start_pushgateway())
+        pending = [s for s in starting if s is not None]
         for child, ready in pending:
             self.wait_ready(child, ready, timeout=180)
         self.timings["services"] = time.monotonic() - started

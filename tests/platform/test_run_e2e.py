@@ -37,6 +37,7 @@ def test_run_brings_everything_up_and_down(tmp_path: Path) -> None:
     assert done.returncode == 0, output[-6000:]
     assert "The platform is up:" in output
     assert re.search(r"MLflow UI\s+http://127\.0\.0\.1:\d+", output)
+    assert re.search(r"Pushgateway metrics\s+http://127\.0\.0\.1:\d+/metrics", output)
     assert re.search(r"champion model: \S+ version 1", output)
     if "inference API docs" in output:
         assert re.search(r"inference API docs\s+http://127\.0\.0\.1:\d+/docs", output)
