@@ -341,6 +341,11 @@ def _settings(local_dir: Path, tracking_uri: str, model_name: str, cache_dir: Pa
 ADMIN_TOKEN = "faults-admin-token-0123456789abcdef"
 
 
+def _scorable(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records the API scores (death and hospice discharges are refused by design: 422)."""
+    return [r for r in records if not schema.not_covered_reason(r["discharge_disposition_id"])]
+
+
 def mlflow_down_while_serving(tracking_uri: str, model_name: str, records: Sequence[dict[str, Any]],
                               local_dir: Path) -> Outcome:  # fmt: skip
     """MLflow goes down under a serving API: reloads fail and are counted, every prediction still answers."""
@@ -348,6 +353,7 @@ def mlflow_down_while_serving(tracking_uri: str, model_name: str, records: Seque
 
     from readmission.serving import create_app
 
+    records = _scorable(records)
     port = int(tracking_uri.rsplit(":", 1)[1])
     proxy = FlakyProxy(port).start()
     app = create_app(_settings(local_dir, proxy.url, model_name, local_dir / "cache"))
@@ -384,6 +390,7 @@ def mlflow_down_at_api_start_with_a_cache(tracking_uri: str, model_name: str, re
 
     from readmission.serving import create_app
 
+    records = _scorable(records)
     port = int(tracking_uri.rsplit(":", 1)[1])
     proxy = FlakyProxy(port).start()
     cache = local_dir / "cache"
@@ -391,7 +398,8 @@ def mlflow_down_at_api_start_with_a_cache(tracking_uri: str, model_name: str, re
         with quick_mlflow_client():
             first = create_app(_settings(local_dir / "first", proxy.url, model_name, cache))
             with TestClient(first) as client:
-                first.state.manager.wait_until_loaded(120)
+                if not first.state.manager.wait_until_loaded(120):
+                    raise RuntimeError(f"the first API did not load its model: {first.state.manager.last_error}")
                 before = [client.post("/predict", json=r).json()["readmission_risk"] for r in records[:50]]
             proxy.down()
             app = create_app(_settings(local_dir / "second", proxy.url, model_name, cache))
