@@ -109,6 +109,11 @@ class Settings(BaseSettings):
     model_poll_seconds: float = Field(default=30.0, gt=0)
     model_cache_dir: Path | None = None
     max_batch_records: int = Field(default=10_000, gt=0)
+    max_request_bytes: int = Field(default=64 * 1024, gt=0, description="Largest body of POST /predict")
+    max_batch_request_bytes: int = Field(
+        default=32 * 1024 * 1024, gt=0, description="Largest body of POST /predict/batch (10,000 records take ~13 MB)"
+    )
+    max_concurrent_batches: int = Field(default=2, gt=0, description="Batches read and scored at once")
 
     # AWS (the scheduled EC2 data source)
     aws_region: str = "us-east-1"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from datetime import UTC, datetime
 
 
@@ -29,3 +30,15 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+def new_error_id() -> str:
+    """A short id that ties a generic error answer to the log line holding its details."""
+    return uuid.uuid4().hex[:12]
+
+
+def log_exception(logger: logging.Logger, what: str, error: BaseException) -> str:
+    """Log ``error`` with its traceback under a new error id; return the id (the only thing a client sees)."""
+    error_id = new_error_id()
+    logger.error("error %s: %s", error_id, what, exc_info=error)
+    return error_id

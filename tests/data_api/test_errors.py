@@ -82,3 +82,28 @@ def test_wrong_method_is_json_405(data_api: services.DataApi, method: str, path:
 def test_malformed_query_string_is_not_a_500(data_api: services.DataApi) -> None:
     response = httpx.get(f"{data_api.url}/get_data?batch=%ZZ&batch=2")
     assert_json_error(response, 400, "batch must be an integer", "'%ZZ'")
+
+
+def test_a_500_says_nothing_but_an_error_id_and_the_log_has_the_cause(tmp_path, caplog) -> None:
+    import logging
+    import os
+
+    from readmission.config import Settings
+    from readmission.data_api.app import create_app
+    from readmission.data_api.batches import build_batches
+
+    settings = Settings(local_dir=tmp_path, data_api_state_dir=tmp_path / "secret-state-dir")
+    app = create_app(settings, batches=build_batches([{"encounter_id": i} for i in range(6)], batch_size=2, seed=1))
+    client = app.test_client()
+    assert client.get("/get_data").status_code == 200
+    state = next((tmp_path / "secret-state-dir").iterdir())
+    state.write_text("not json")  # the persisted cycle becomes unreadable
+    os.utime(state, ns=(1, 1))
+    with caplog.at_level(logging.ERROR):
+        response = client.get("/get_data")
+    assert response.status_code == 500
+    body = response.get_json()
+    assert "secret-state-dir" not in response.get_data(as_text=True)
+    assert body["error"] == "state_file_error"
+    assert body["error_id"] in body["message"]
+    assert any(body["error_id"] in r.getMessage() and "secret-state-dir" in str(r.exc_info[1]) for r in caplog.records)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 import time
 
@@ -213,26 +215,35 @@ def test_request_schema_matches_schema_py_and_the_model_signature(client, servin
                         and not c.nullable}  # fmt: skip
 
 
-def test_startup_without_mlflow_then_with_a_cache(tmp_path, settings, serving_champion):
+def test_startup_without_mlflow_then_with_a_cache(tmp_path, settings, serving_champion, caplog):
     from fastapi.testclient import TestClient
 
     from readmission.serving import create_app
 
-    unreachable = f"http://127.0.0.1:{services.free_port()}"
+    password = "hunter2-in-the-url"
+    unreachable = f"http://reader:{password}@127.0.0.1:{services.free_port()}"
     down = serving_settings(tmp_path / "down", unreachable, model_name=serving_champion.name)
     app = create_app(down)
-    with TestClient(app) as c:
+    with caplog.at_level(logging.WARNING), TestClient(app) as c:
         deadline = time.monotonic() + 60
         while app.state.manager.failures == 0 and time.monotonic() < deadline:
             time.sleep(0.1)
         ready = c.get("/ready")
         assert ready.status_code == 503
         assert ready.json()["ready"] is False
-        answer = c.post("/predict", json=EXAMPLE_RECORD)
-        assert answer.status_code == 503
-        assert "No model is loaded yet" in answer.json()["detail"]
-        assert unreachable in answer.json()["detail"]
+        answers = [ready.json()["detail"]]
+        for answer in (c.post("/predict", json=EXAMPLE_RECORD), c.get("/model-info"),
+                       c.post("/predict/batch", json={"records": [EXAMPLE_RECORD]})):  # fmt: skip
+            assert answer.status_code == 503
+            answers.append(answer.json()["detail"])
         assert c.get("/health").status_code == 200
+    for detail in answers:  # a generic message with an error id; the URL and the exception only in the log
+        assert "No model is loaded yet" in detail
+        for leak in (password, "127.0.0.1", "Error"):
+            assert leak not in detail, detail
+        error_id = re.search(r"error id ([0-9a-f]{12})", detail)
+        assert error_id, detail
+        assert any(error_id.group(1) in r.getMessage() and "127.0.0.1" in r.getMessage() for r in caplog.records)
 
     # a first run with MLflow up fills the cache; a restart with MLflow down serves from it
     with TestClient(create_app(settings)) as c:

@@ -23,6 +23,7 @@ from readmission.data_api.compression import GzipCache, accepts_gzip
 from readmission.data_api.cycle import Clock, Cycle
 from readmission.data_api.errors import DataApiError, InvalidBatchError
 from readmission.data_api.loading import load_records
+from readmission.logs import log_exception
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,13 @@ def json_response(payload: Any, status: int = 200, headers: dict[str, str] | Non
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
     return json_response({"error": code, "message": message, "status": status}, status, headers)
+
+
+def internal_error(code: str, error_id: str) -> Response:
+    """A 500 that says nothing about the cause (a path, a URL with credentials): the log has it under the id."""
+    body = {"error": code, "message": f"internal error (error id {error_id}; the data API log has the details)",
+            "status": 500, "error_id": error_id}  # fmt: skip
+    return json_response(body, 500)
 
 
 def create_app(settings: Settings | None = None, *, batches: Batches | None = None, clock: Clock = time.time) -> Flask:
@@ -159,8 +167,8 @@ def create_app(settings: Settings | None = None, *, batches: Batches | None = No
 
     @app.errorhandler(DataApiError)
     def domain_error(error: DataApiError) -> Response:
-        if error.status >= 500:
-            logger.error("data API error: %s", error)
+        if error.status >= 500:  # a file or state problem: the path and cause stay in the log
+            return internal_error(error.code, log_exception(logger, f"{request.method} {request.path}", error))
         return error_response(error.status, error.code, str(error))
 
     @app.errorhandler(HTTPException)
@@ -179,7 +187,6 @@ def create_app(settings: Settings | None = None, *, batches: Batches | None = No
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:
-        logger.error("unexpected error on %s %s", request.method, request.path, exc_info=error)
-        return error_response(500, "internal_error", f"{type(error).__name__}: {error}")
+        return internal_error("internal_error", log_exception(logger, f"{request.method} {request.path}", error))
 
     return app

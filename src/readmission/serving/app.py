@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from collections.abc import AsyncIterator
@@ -19,6 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from readmission import schema
 from readmission.config import MissingSecretError, Settings, get_settings
+from readmission.logs import log_exception
+from readmission.serving.bodies import BodyTooLargeError, read_capped
 from readmission.serving.drift_monitor import DriftMonitor
 from readmission.serving.fastpath import UnknownCategoryError
 from readmission.serving.metrics import MetricsMiddleware, ServingMetrics
@@ -32,6 +35,7 @@ from readmission.serving.records import (
     format_error,
     patient_record_model,
 )
+from readmission.serving.responses import INTERNAL_ERROR, NO_MODEL, Health, Readiness, ReloadResult, documented
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +43,8 @@ ENDPOINTS = frozenset(
     {"/predict", "/predict/batch", "/health", "/ready", "/model-info", "/metrics", "/reload-model", "/docs",
      "/openapi.json"}
 )  # fmt: skip
+BATCH_SLOT_WAIT_SECONDS = 10.0
+"""How long a batch waits for one of the ``MAX_CONCURRENT_BATCHES`` slots before a 503 with Retry-After."""
 
 
 def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -120,13 +126,15 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
-        """The generated schema plus ``PatientRecord`` (routes read raw bodies, so FastAPI does not add it)."""
+        """The generated schema plus ``PatientRecord`` (routes read raw bodies, so FastAPI does not add it)
+        and the admin token's bearer scheme."""
         if app.openapi_schema is None:
             document = default_openapi()
             record_schema = Record.model_json_schema(ref_template="#/components/schemas/{model}")
             components = document.setdefault("components", {}).setdefault("schemas", {})
             components.update(record_schema.pop("$defs", {}))
             components["PatientRecord"] = record_schema
+            document["components"]["securitySchemes"] = {"adminToken": {"type": "http", "scheme": "bearer"}}
             app.openapi_schema = document
         return app.openapi_schema
 
@@ -146,6 +154,12 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return _json({"detail": exc.detail}, exc.status_code, getattr(exc, "headers", None))
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        error_id = log_exception(logger, f"{request.method} {request.url.path} failed", exc)
+        detail = f"Internal error (error id {error_id}; the API log has the details)"
+        return _json({"detail": detail, "error_id": error_id}, 500)
+
     def unavailable() -> Response:
         return _error(503, manager.unavailable_reason())
 
@@ -158,15 +172,20 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
         tags=["scoring"],
         summary="Readmission risks of one encounter (both outcomes; `?explain=true` adds the top factors)",
         response_model=Prediction,
-        responses={
-            400: {"description": "The body is not JSON"},
-            422: {"description": "The record is invalid (each problem is listed) or ends in death or hospice"},
-            503: {"description": "No model is loaded yet"},
-        },
+        responses=documented(
+            s400="The body is not JSON",
+            s413=f"The body is larger than MAX_REQUEST_BYTES ({settings.max_request_bytes:,} bytes)",
+            s422="The record is invalid (each problem is listed) or ends in death or hospice",
+            s500=INTERNAL_ERROR,
+            s503=NO_MODEL,
+        ),
         openapi_extra=_body(record_schema_ref),
     )
     async def predict(request: Request) -> Response:
-        body = await request.body()
+        try:
+            body = await read_capped(request, settings.max_request_bytes, "MAX_REQUEST_BYTES")
+        except BodyTooLargeError as error:
+            return _error(413, str(error))
         try:
             record = Record.model_validate_json(body)
         except ValidationError as error:
@@ -255,20 +274,8 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
             "errors": [{"index": i, "errors": msgs} for i, msgs in sorted(errors.items())],
         }
 
-    @app.post(
-        "/predict/batch",
-        tags=["scoring"],
-        summary=f"Readmission risk of many encounters (at most {max_batch:,})",
-        response_model=BatchPrediction,
-        responses={
-            400: {"description": "The body is not JSON or has no `records` list"},
-            413: {"description": f"More than {max_batch:,} records"},
-            503: {"description": "No model is loaded yet"},
-        },
-        openapi_extra=_body(batch_request_schema(max_batch)),
-    )
-    async def predict_batch(request: Request) -> Response:
-        body = await request.body()
+    def parse_and_score(models: dict[str, LoadedModel], body: bytes, explain: bool) -> Response:
+        """Parse, validate and score one batch body (in a worker thread: the event loop stays free)."""
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError as error:
@@ -279,22 +286,64 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
         metrics.batch_size.observe(len(raw))
         if len(raw) > max_batch:
             return _error(413, f"Too many records: {len(raw):,} > MAX_BATCH_RECORDS={max_batch:,}; split the batch")
+        try:
+            return _json(score_batch(models, raw, explain))
+        except UnknownCategoryError as error:
+            return _error(422, "A record has a value the model cannot encode", [str(error)])
+
+    batch_slots = asyncio.Semaphore(settings.max_concurrent_batches)
+
+    @app.post(
+        "/predict/batch",
+        tags=["scoring"],
+        summary=f"Readmission risk of many encounters (at most {max_batch:,})",
+        response_model=BatchPrediction,
+        responses=documented(
+            s400="The body is not JSON",
+            s413=(
+                f"More than MAX_BATCH_RECORDS ({max_batch:,}) records, or a body larger than "
+                f"MAX_BATCH_REQUEST_BYTES ({settings.max_batch_request_bytes:,} bytes)"
+            ),
+            s422="The body has no `records` list, or a record has a value the model cannot encode",
+            s500=INTERNAL_ERROR,
+            s503=(
+                f"No model is loaded yet, or MAX_CONCURRENT_BATCHES ({settings.max_concurrent_batches}) batches "
+                f"are being scored (retry after the Retry-After seconds)"
+            ),
+        ),
+        openapi_extra=_body(batch_request_schema(max_batch)),
+    )
+    async def predict_batch(request: Request) -> Response:
         models = outcomes.loaded()
         if PRIMARY not in models:
             return unavailable()
         try:
-            result = await run_in_threadpool(score_batch, models, raw, _explain(request))
-        except UnknownCategoryError as error:
-            return _error(422, "A record has a value the model cannot encode", [str(error)])
-        return _json(result)
+            await asyncio.wait_for(batch_slots.acquire(), BATCH_SLOT_WAIT_SECONDS)
+        except TimeoutError:
+            busy = f"{settings.max_concurrent_batches} batches are being scored (MAX_CONCURRENT_BATCHES): retry"
+            return _json({"detail": busy}, 503, {"Retry-After": "1"})
+        try:
+            try:
+                body = await read_capped(request, settings.max_batch_request_bytes, "MAX_BATCH_REQUEST_BYTES")
+            except BodyTooLargeError as error:
+                return _error(413, str(error))
+            return await run_in_threadpool(parse_and_score, models, body, _explain(request))
+        finally:
+            batch_slots.release()
 
     # ------------------------------------------------------------------ operations
 
-    @app.get("/health", tags=["operations"], summary="Liveness")
+    @app.get("/health", tags=["operations"], summary="Liveness", response_model=Health)
     async def health() -> Response:
         return _json({"status": "ok"})
 
-    @app.get("/ready", tags=["operations"], summary="Readiness: a model is loaded")
+    @app.get(
+        "/ready",
+        tags=["operations"],
+        summary="Readiness: a model is loaded",
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": NO_MODEL}, **documented(s500=INTERNAL_ERROR)},
+    )
     async def ready() -> Response:
         model = manager.current
         if model is None:
@@ -303,7 +352,12 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
             {"ready": True, "model_name": model.name, "model_version": model.version, "outcomes": outcomes.status()}
         )
 
-    @app.get("/model-info", tags=["operations"], summary="The served model: version, metrics, threshold, inputs")
+    @app.get(
+        "/model-info",
+        tags=["operations"],
+        summary="The served model: version, metrics, threshold, inputs",
+        responses=documented(s500=INTERNAL_ERROR, s503=NO_MODEL),
+    )
     async def model_info() -> Response:
         model = manager.current
         if model is None:
@@ -328,7 +382,13 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
         "/reload-model",
         tags=["operations"],
         summary="Load the current champion now (Authorization: Bearer <API_ADMIN_TOKEN>)",
-        responses={401: {"description": "Missing or wrong token"}, 503: {"description": "Loading failed"}},
+        response_model=ReloadResult,
+        responses=documented(
+            s401="Missing or wrong token",
+            s500=INTERNAL_ERROR,
+            s503="Loading failed or was refused (the current model is kept), or API_ADMIN_TOKEN is not set",
+        ),
+        openapi_extra={"security": [{"adminToken": []}]},
     )
     async def reload_model(request: Request) -> Response:
         header = request.headers.get("authorization", "")

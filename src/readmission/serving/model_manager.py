@@ -34,6 +34,7 @@ from readmission import features
 from readmission.config import Settings
 from readmission.evaluation import Bands
 from readmission.export import write_atomically
+from readmission.logs import new_error_id
 from readmission.model_loader import ModelFiles, ModelRefusedError, download, load_model_dir
 from readmission.serving.fastpath import FastPredictor, synthetic_records
 from readmission.serving.metrics import ServingMetrics
@@ -57,7 +58,8 @@ DEFAULT_THRESHOLD = 0.5
 
 
 class ModelUnavailableError(RuntimeError):
-    """No model could be loaded (the message says why)."""
+    """No model could be loaded. The message is safe to show a client (an error id, a refusal reason);
+    the details are in the log under that id."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,7 @@ class ModelManager:
         self.verify_records = verify_records
         self.current: LoadedModel | None = None
         self.last_error: str | None = None
+        """The last failure as a client may see it (an error id and, for a refusal, its reason)."""
         self.failures = 0
         self.refused: dict[tuple[str, str | None], str] = {}
         """(version, run id) -> why it was refused (the poller does not download those again)."""
@@ -207,9 +210,11 @@ class ModelManager:
                 raise ModelUnavailableError(self.last_error or "") from error
             except Exception as error:
                 self.failures += 1
-                self.last_error = f"{type(error).__name__}: {error}"
+                error_id = new_error_id()
+                self.last_error = f"error id {error_id}"
                 self.metrics.reloads.labels(result="failure").inc()
-                logger.warning("loading %s@%s failed (keeping %s): %s", self.name, self.alias, old, self.last_error)
+                logger.warning("error %s: loading %s@%s failed (keeping %s): %s: %s", error_id, self.name, self.alias,
+                               old, type(error).__name__, error)  # fmt: skip
                 raise ModelUnavailableError(self.last_error) from error
             self._swap(loaded)
             self.metrics.reloads.labels(result="success").inc()
@@ -217,12 +222,13 @@ class ModelManager:
 
     def _count_refusal(self, what: str, error: ModelRefusedError) -> None:
         self.failures += 1
-        self.last_error = f"refused {self.name} {what} ({error.reason}): {error}"
+        error_id = new_error_id()
+        self.last_error = f"{what} refused ({error.reason}), error id {error_id}"
         self.metrics.refusals.labels(reason=error.reason).inc()
         self.metrics.reloads.labels(result="refused").inc()
         served = self.current.version if self.current else None
-        logger.error("REFUSED model %s %s (%s): %s; still serving version %s", self.name, what, error.reason, error,
-                     served)  # fmt: skip
+        logger.error("error %s: REFUSED model %s %s (%s): %s; still serving version %s", error_id, self.name, what,
+                     error.reason, error, served)  # fmt: skip
 
     def _replace_source(self, model: LoadedModel, source: str) -> LoadedModel:
         replaced = dataclasses.replace(model, source=source)
@@ -339,8 +345,8 @@ class ModelManager:
         return self.current is not None
 
     def unavailable_reason(self) -> str:
-        reason = f"No model is loaded yet: {self.name}@{self.alias} could not be loaded from MLflow"
-        reason += f" at {self.tracking_uri}" if "://" in self.tracking_uri and "@" not in self.tracking_uri else ""
+        """Why no model is served, for a client: no URL, no exception text (the log has those)."""
+        reason = f"No model is loaded yet: {self.name}@{self.alias} could not be loaded"
         if self.last_error:
-            reason += f" ({self.last_error})"
+            reason += f" ({self.last_error}; the API log has the details)"
         return reason + f"; loading is retried every {self.settings.model_poll_seconds:g} s."

@@ -4,7 +4,9 @@ Categories become ``Literal`` types, code ids are restricted to the codes of
 ``IDS_mapping.csv``, counts get their ranges, diagnoses the ICD-9 pattern and
 free text the text pattern; nullable columns accept ``null`` (and may be left
 out); identifiers are optional; unknown keys (``readmitted``...) are ignored.
-Validation is strict: ``"5"`` is not a count and ``true`` is not a code.
+Validation is strict: ``"5"`` is not a count and ``true`` is not a code; an integral
+float (``2.0``, what pandas writes for an integer column with missing values) is the
+integer, ``2.5`` is refused.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 import orjson
 import pandas as pd
 from pandas.api.types import infer_dtype
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
 from readmission import schema
 from readmission.schema import Column, Kind
@@ -69,6 +71,11 @@ EXAMPLE_RECORD: dict[str, Any] = {
 """The second row of the UCI data, as the data API serves it (without ``readmitted``)."""
 
 
+def whole_number(value: Any) -> Any:
+    """``2.0`` -> ``2``; anything else unchanged (``2.5``, ``1e300``, ``"2"``, ``True`` are then refused)."""
+    return int(value) if type(value) is float and value.is_integer() and abs(value) < 2**53 else value
+
+
 def _annotation(column: Column) -> Any:
     """The pydantic type of one raw column."""
     description = column.description
@@ -91,7 +98,7 @@ def _annotation(column: Column) -> Any:
         field = Field(pattern=TEXT_PATTERN.pattern, max_length=MAX_LENGTHS[Kind.TEXT], description=description)
     else:  # pragma: no cover - the target is never an input
         raise ValueError(f"{column.name} is not an input column")
-    annotated = Annotated[base, field]
+    annotated = Annotated[base, field, BeforeValidator(whole_number)] if column.is_integer else Annotated[base, field]
     if column.nullable or column.kind is Kind.IDENTIFIER:
         return (annotated | None, None)
     return (annotated, ...)
@@ -171,7 +178,8 @@ class BatchPrediction(BaseModel):
 
 
 def batch_request_schema(max_records: int) -> dict[str, Any]:
-    """OpenAPI body of ``/predict/batch`` (records are validated one by one, not as a whole)."""
+    """OpenAPI body of ``/predict/batch``: records are validated one by one, so any item is accepted
+    (an item that is not a valid ``PatientRecord`` is reported in ``errors`` by its index)."""
     return {
         "type": "object",
         "required": ["records"],
@@ -179,7 +187,10 @@ def batch_request_schema(max_records: int) -> dict[str, Any]:
             "records": {
                 "type": "array",
                 "maxItems": max_records,
-                "items": {"$ref": "#/components/schemas/PatientRecord"},
+                "items": {
+                    "anyOf": [{"$ref": "#/components/schemas/PatientRecord"}, {}],
+                    "description": "A PatientRecord; anything else is reported in `errors` by its index",
+                },
             }
         },
         "examples": [{"records": [EXAMPLE_RECORD]}],
@@ -393,4 +404,4 @@ def _factorize_strings(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _integer_ok(column: Column, value: Any, allowed: frozenset[int] | None) -> bool:
     if value is None or (type(value) is float and value != value):  # None, or a key left out (NaN)
         return column.kind is Kind.IDENTIFIER  # identifiers are optional in a request
-    return integer_ok(column, value, allowed)
+    return integer_ok(column, whole_number(value), allowed)
