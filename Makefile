@@ -9,7 +9,7 @@ TOOLS := .tools
 UV := $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: help install run test test-faults test-containers lint format typecheck bench data-api clean lambdas
+.PHONY: help install run test test-faults test-containers lint secrets secrets-baseline format typecheck bench data-api clean lambdas
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -36,10 +36,21 @@ test-faults: install ## Inject real faults into real services (tests/faults: kil
 test-containers: install ## Build every image with podman and run the platform as pods (tests/containers)
 	$(BIN)/pytest -m containers tests/containers $(PYTEST_ARGS)
 
-lint: install ## ruff (lint + format check) and mypy
+lint: install secrets ## ruff (lint + format check), mypy and the secret scanner
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+secrets: install ## detect-secrets over every tracked file: a finding not in .secrets.baseline fails
+	@tmp=$$(mktemp); cp .secrets.baseline $$tmp; \
+	$(BIN)/detect-secrets-hook --baseline $$tmp $$(git ls-files | grep -vx .secrets.baseline); rc=$$?; rm -f $$tmp; \
+	if [ $$rc -ne 0 ] && [ $$rc -ne 3 ]; then \
+	  echo "make secrets: a possible secret (above) is not in .secrets.baseline. Remove it, or, if it is not a secret,"; \
+	  echo "run 'make secrets-baseline', check the new entry and commit .secrets.baseline."; exit 1; \
+	fi; echo "make secrets: no secret outside .secrets.baseline"
+
+secrets-baseline: install ## Re-scan every tracked file into .secrets.baseline (review the diff before committing)
+	$(BIN)/detect-secrets scan --baseline .secrets.baseline $$(git ls-files)
 
 format: install ## Apply ruff formatting and safe fixes
 	$(BIN)/ruff check --fix .
