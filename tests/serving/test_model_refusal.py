@@ -50,7 +50,8 @@ def test_a_hostile_champion_is_refused_and_the_previous_one_keeps_serving(
             assert answer.json()["model_version"] == good
             assert answer.json()["readmission_risk"] == before["readmission_risk"]
             assert [r for (v, _), r in manager.refused.items() if v == hostile[serialization]] == [reason]
-        assert http.get("/ready").json() == {"ready": True, "model_name": name, "model_version": good}
+        ready = http.get("/ready").json()
+        assert (ready["ready"], ready["model_name"], ready["model_version"]) == (True, name, good)
         metrics = http.get("/metrics").text
         assert 'readmission_model_refusals_total{reason="unsafe_format"} 2.0' in metrics
         assert 'readmission_model_refusals_total{reason="untrusted_types"} 1.0' in metrics

@@ -126,14 +126,18 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
-        """The generated schema plus ``PatientRecord`` (routes read raw bodies, so FastAPI does not add it)
-        and the admin token's bearer scheme."""
+        """The generated schema plus ``PatientRecord`` (routes read raw bodies, so FastAPI does not add it;
+        without the discharge codes the models do not cover) and the admin token's bearer scheme."""
         if app.openapi_schema is None:
             document = default_openapi()
             record_schema = Record.model_json_schema(ref_template="#/components/schemas/{model}")
             components = document.setdefault("components", {}).setdefault("schemas", {})
             components.update(record_schema.pop("$defs", {}))
             components["PatientRecord"] = record_schema
+            # death and hospice discharges are valid records the models do not cover (422): not in the enum
+            discharge = record_schema["properties"]["discharge_disposition_id"]
+            discharge["enum"] = [c for c in discharge["enum"] if c not in schema.NOT_READMITTABLE_DISCHARGE_IDS]
+            discharge["description"] += " (death and hospice codes are refused with 422: no readmission risk)"
             document["components"]["securitySchemes"] = {"adminToken": {"type": "http", "scheme": "bearer"}}
             app.openapi_schema = document
         return app.openapi_schema
