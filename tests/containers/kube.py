@@ -5,7 +5,10 @@ The rendered manifests are played as they are, except for what podman 4.3 cannot
     secretKeyRef lookup then rejects);
   - a StatefulSet becomes a Deployment with PersistentVolumeClaims for its volumeClaimTemplates,
     and a Job becomes a Pod (neither kind is supported);
-  - pods restart OnFailure instead of Always (with Always it re-runs init containers forever).
+  - pods restart OnFailure instead of Always (with Always it re-runs init containers forever);
+  - with host networking a container's `ports` would become port mappings, which podman refuses:
+    they are dropped, and probes that name a port get its number;
+  - `$(VAR)` references in command, args and env values are expanded as the kubelet does.
 Services, NetworkPolicies, RBAC, HPA and PDB have no meaning on one host and are not played.
 Workloads are played one at a time, in the order given, each with every ConfigMap.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -52,6 +56,10 @@ class RenderError(Exception):
     pass
 
 
+def _volume_names() -> list[str]:
+    return podman.podman("volume", "ls", "--quiet").stdout.split()
+
+
 def _secret_value(secret: dict[str, Any], key: str) -> str:
     return base64.b64decode(secret["data"][key]).decode()
 
@@ -64,7 +72,7 @@ class Platform:
     workdir: Path
     played: list[Path] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list)
-    volumes: list[str] = field(default_factory=list)
+    volumes_before: set[str] = field(default_factory=lambda: set(_volume_names()))
 
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
         return [doc for doc in self.docs if doc["kind"] == kind]
@@ -72,6 +80,9 @@ class Platform:
     def named(self, kind: str, name: str) -> dict[str, Any]:
         (doc,) = [doc for doc in self.of_kind(kind) if doc["metadata"]["name"] == name]
         return doc
+
+    def configmaps(self) -> dict[str, dict[str, str]]:
+        return {doc["metadata"]["name"]: doc.get("data", {}) for doc in self.of_kind("ConfigMap")}
 
     def config(self, name: str) -> dict[str, str]:
         """The data of a generated ConfigMap (by its name before the hash suffix)."""
@@ -103,6 +114,9 @@ class Platform:
             template = source["spec"]["template"]
             pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {**template.get("metadata", {}), "name": name}}
             pod["spec"] = template["spec"]
+            for container in [*pod["spec"].get("initContainers", []), *pod["spec"]["containers"]]:
+                _expand_references(container, self.configmaps())
+                _number_probe_ports(container)
             return [pod]
         if kind == "StatefulSet":
             spec = source["spec"]
@@ -118,6 +132,9 @@ class Platform:
         source["spec"]["replicas"] = 1
         source["spec"]["template"]["spec"]["restartPolicy"] = "OnFailure"
         spec = source["spec"]["template"]["spec"]
+        for container in [*spec.get("initContainers", []), *spec["containers"]]:
+            _expand_references(container, self.configmaps())
+            _number_probe_ports(container)
         for volume in spec.get("volumes", []):
             claim = volume.get("persistentVolumeClaim")
             if claim and not any(doc["metadata"]["name"] == claim["claimName"] for doc in extra):
@@ -130,7 +147,6 @@ class Platform:
         path = self.workdir / f"play-{kind.lower()}-{name}.yaml"
         path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
         self.played.append(path)
-        self.volumes += [doc["metadata"]["name"] for doc in docs if doc["kind"] == "PersistentVolumeClaim"]
         podman.podman("kube", "play", "--network", "host", str(path))
 
     def container(self, kind: str, name: str, container: str) -> str:
@@ -140,10 +156,40 @@ class Platform:
     def down(self) -> None:
         for path in reversed(self.played):
             podman.podman("kube", "down", str(path), check=False)
-        for volume in set(self.volumes):
+        # kube play also makes named volumes of ConfigMaps and emptyDirs, and the images' VOLUMEs
+        # anonymous ones: every volume that appeared since the platform started goes.
+        for volume in set(_volume_names()) - self.volumes_before:
             podman.podman("volume", "rm", "--force", volume, check=False)
         for secret in self.secrets:
             podman.podman("secret", "rm", secret, check=False)
+
+
+def _expand_references(container: dict[str, Any], configmaps: dict[str, dict[str, str]]) -> None:
+    """Expand `$(VAR)` in env values, command and args from the container's own env, as Kubernetes does."""
+    values: dict[str, str] = {}
+
+    def expand(text: str) -> str:
+        return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: values.get(m.group(1), m.group(0)), text)
+
+    for item in container.get("env", []):
+        if "value" in item:
+            item["value"] = values[item["name"]] = expand(str(item["value"]))
+        elif "configMapKeyRef" in item.get("valueFrom", {}):
+            ref = item["valueFrom"]["configMapKeyRef"]
+            values[item["name"]] = configmaps[ref["name"]][ref["key"]]
+    for key in ("command", "args"):
+        if key in container:
+            container[key] = [expand(str(part)) for part in container[key]]
+
+
+def _number_probe_ports(container: dict[str, Any]) -> None:
+    """Host networking: drop `ports` (podman would map them) and give probes the port numbers."""
+    for probe_kind in ("readinessProbe", "livenessProbe", "startupProbe"):
+        for action in ("httpGet", "tcpSocket"):
+            if action in container.get(probe_kind, {}):
+                handler = container[probe_kind][action]
+                handler["port"] = _probe_port(container, handler["port"])
+    container.pop("ports", None)
 
 
 def _probe_port(container: dict[str, Any], port: int | str) -> int:

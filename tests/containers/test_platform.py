@@ -128,7 +128,8 @@ def champion(platform: kube.Platform, tmp_path_factory: pytest.TempPathFactory) 
     env_file.chmod(0o600)
     conf = json.dumps({"batches": 2})
     result = podman.run_to_end(
-        "airflow", "--env-file", str(env_file),
+        # Its logs volume (the chart mounts one on /opt/airflow/logs).
+        "airflow", "--env-file", str(env_file), "--tmpfs", "/opt/airflow/logs:rw,mode=1777",
         command=("sh", "-c", f"airflow db migrate && airflow dags test mlops_diabetes_pipeline --conf '{conf}'"),
     )  # fmt: skip
     output = result.stdout + result.stderr

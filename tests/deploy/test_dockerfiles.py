@@ -146,10 +146,10 @@ def test_dockerfile_runs_as_non_root_and_is_health_checked(path: Path) -> None:
 @pytest.mark.unit
 def test_mlflow_dockerfile_contract() -> None:
     text = MLFLOW_DOCKERFILE.read_text()
-    # MLflow, PyMySQL and boto3 at the lock's versions: the `pipeline` extra holds all three.
-    assert "--extra pipeline" in text
-    pipeline = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["pipeline"]
-    assert {"mlflow==3.17.2", "pymysql>=1.1", "boto3>=1.34"} <= set(pipeline)
+    # MLflow (+ its basic-auth app), PyMySQL and boto3 at the lock's versions: the `mlflow-server` extra.
+    assert "--extra mlflow-server" in text
+    extras = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert {"mlflow[auth]==3.17.2", "pymysql>=1.1", "boto3>=1.34"} <= set(extras["mlflow-server"])
     env = env_of(final_stage(MLFLOW_DOCKERFILE))
     assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
     assert env["MLFLOW_DISABLE_TELEMETRY"] == "true"
