@@ -39,11 +39,11 @@ RENDERED_TREES = ("kubernetes", "prometheus", "grafana", "locust", "mysql")
 def render(overlay: str, secrets_env: str | None, workdir: Path) -> list[dict[str, Any]]:
     """`kubectl kustomize` of a copy of the repository's manifests, with this secrets.env (None: none).
 
-    ``overlay`` is a folder under kubernetes/ (``podman``: the one-host overlay).
+    ``overlay`` is a folder of kubernetes/overlays (``podman``: the one-host overlay).
     """
     for tree in RENDERED_TREES:
         shutil.copytree(REPO_ROOT / tree, workdir / tree, ignore=shutil.ignore_patterns("secrets.env", "__pycache__"))
-    overlay_dir = workdir / "kubernetes" / overlay
+    overlay_dir = workdir / "kubernetes" / "overlays" / overlay
     if secrets_env is not None:
         (overlay_dir / "secrets.env").write_text(secrets_env)
     result = subprocess.run(["kubectl", "kustomize", str(overlay_dir)], capture_output=True, text=True, check=False)

@@ -1,4 +1,4 @@
-"""The platform as pods: kubernetes/podman rendered and played with podman on this host.
+"""The platform as pods: kubernetes/overlays/podman rendered and played with podman on this host.
 
 MariaDB, S3 (moto_server), MLflow (+ its users Job), data API, inference API, Streamlit and
 Prometheus come up and pass their own probes; the pipeline runs once in the airflow image against
@@ -32,7 +32,7 @@ from tests.deploy.promql import REPO_ROOT
 pytestmark = pytest.mark.containers
 
 IMAGES = ("mariadb", "s3", "mlflow", "data-api", "inference-api", "streamlit", "prometheus", "airflow", "locust")
-# The host ports of the overlay (kubernetes/podman).
+# The host ports of the overlay (kubernetes/overlays/podman).
 PORTS = {"mysql": 23306, "s3": 29000, "mlflow": 25000, "data-api": 25001, "inference-api": 28000,
          "streamlit": 28501, "prometheus": 29090}  # fmt: skip
 # (kind, name, container) in the order they are played after MySQL and MLflow.
@@ -72,7 +72,7 @@ def assert_ports_free() -> None:
     for name, port in PORTS.items():
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
-                raise RuntimeError(f"port {port} ({name} of kubernetes/podman) is taken on this host")
+                raise RuntimeError(f"port {port} ({name} of kubernetes/overlays/podman) is taken on this host")
 
 
 @pytest.fixture(scope="module")
