@@ -43,14 +43,14 @@ def pinned(cpu: int, cmd: list[str]) -> list[str]:
 
 def train_and_register(raw: pd.DataFrame, tracking_uri: str, work: Path) -> None:
     """The champion as the pipeline makes it: the real training code on a patient-grouped split."""
-    from readmission import registry, split, training
+    from readmission import pipeline, registry, split
     from readmission.config import Settings
 
     settings = Settings(
         mlflow_tracking_uri=tracking_uri, model_name=MODEL, local_dir=work / "var", train_candidates="hist_gb"
     )
     splits = split.split(features.clean(raw).frame)
-    result = training.train_and_log(splits["train"], splits["validation"], settings=settings, register=True)
+    result = pipeline.train_run(splits["train"], splits["validation"], settings=settings)
     registry.promote_if_better(result.version, splits["validation"], settings=settings)
 
 

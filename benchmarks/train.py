@@ -17,7 +17,7 @@ import time
 from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
-from readmission import features, schema, split, training
+from readmission import features, modeling, schema, split
 from readmission.config import REPO_ROOT, get_settings
 from readmission.data_api.loading import read_raw_csv
 
@@ -36,15 +36,15 @@ def main() -> None:
 
     with threadpool_limits(limits=1):
         started = time.perf_counter()
-        baseline = training.fit_baseline(train, top_specialties=settings.top_specialties, seed=settings.random_seed)
+        baseline = modeling.fit_baseline(train, top_specialties=settings.top_specialties, seed=settings.random_seed)
         baseline_seconds = time.perf_counter() - started
         baseline_auc = roc_auc_score(y_test, baseline.predict_proba(x_test)[:, 1])
     print(
         f"baseline GradientBoosting(200, 0.05, depth 3) fit: {baseline_seconds:7.1f} s  test ROC-AUC {baseline_auc:.4f}"
     )
 
-    families = [name for name in training.CANDIDATES if name != training.BASELINE]
-    result = training.sweep(
+    families = [name for name in modeling.CANDIDATES if name != modeling.BASELINE]
+    result = modeling.sweep(
         train,
         validation,
         families=families,

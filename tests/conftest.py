@@ -73,7 +73,7 @@ def champion_model(mlflow_server: services.MlflowServer, genuine_raw, tmp_path_f
     with ``mlflow.sklearn.load_model(f"models:/{model_name}@champion")`` after
     ``mlflow.set_tracking_uri(tracking_uri)``.
     """
-    from readmission import registry, training
+    from readmission import modeling, pipeline, registry
     from readmission.config import Settings
     from tests.model.splits import grouped_splits
 
@@ -84,8 +84,8 @@ def champion_model(mlflow_server: services.MlflowServer, genuine_raw, tmp_path_f
         model_name="readmission-fixture-champion",
     )
     splits = grouped_splits(genuine_raw, train_rows=3000)
-    result = training.train_and_log(
-        splits["train"], splits["validation"], splits["test"], settings=settings, families=(training.LOGISTIC,)
+    result = pipeline.train_run(
+        splits["train"], splits["validation"], splits["test"], settings=settings, families=(modeling.LOGISTIC,)
     )
     assert result.version is not None
     registry.promote_if_better(result.version, splits["validation"], settings=settings)

@@ -39,6 +39,11 @@ MIN_GROUP_SIZE = 300
 """Groups with fewer encounters are too small to judge and are left out of the per-group results."""
 BOOTSTRAP_REPLICATES = 200
 CALIBRATION_BINS = 10
+KEY_METRICS: tuple[str, ...] = (
+    "val_roc_auc", "val_pr_auc", "val_brier", "val_f1",
+    "test_roc_auc", "test_pr_auc", "test_brier", "test_log_loss", "test_accuracy", "test_f1",
+)  # fmt: skip
+"""The metrics a logged model carries in its metadata and a registered version in its tags."""
 
 
 def choose_threshold(y: np.ndarray, proba: np.ndarray) -> float:

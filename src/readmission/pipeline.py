@@ -21,6 +21,7 @@ into a skip with the reason in the log.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import json
@@ -28,11 +29,15 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from readmission import monitoring, pushmetrics
+import pandas as pd
+
+from readmission import datasets, modeling, monitoring, pushmetrics, registry, tracking
 from readmission.config import Settings, get_settings
+from readmission.modeling import TrainResult
 
 logger = logging.getLogger(__name__)
 
@@ -248,8 +253,6 @@ def clean_transform(settings: Settings | None = None, *, run_id: str | None = No
 
 def store_clean(uri: str, settings: Settings | None = None) -> dict[str, Any]:
     """Replace ``diabetes_clean`` with the staged clean rows (one transaction)."""
-    import pandas as pd
-
     from readmission import storage
 
     settings = settings or get_settings()
@@ -305,15 +308,37 @@ def export_splits(settings: Settings | None = None) -> dict[str, Any]:
 # --------------------------------------------------------------------------- training / registry
 
 
-def train_models(manifest_uri: str, settings: Settings | None = None) -> dict[str, Any]:
-    """Fit the candidates on the split tables and log the best as an MLflow run (not registered yet)."""
-    from readmission import training
-
+def train_run(
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    test: pd.DataFrame | None = None,
+    manifest: Mapping[str, Any] | str | None = None,
+    *,
+    settings: Settings | None = None,
+    families: Sequence[str] | None = None,
+    register: bool = True,
+) -> TrainResult:
+    """Set MLflow up, run one training (``modeling.train_and_log``) and, with ``register``, register its model."""
     settings = settings or get_settings()
-    splits = training.load_splits(settings)
+    client = tracking.configure(settings)
+    result = modeling.train_and_log(train, validation, test, manifest, settings=settings, families=families)
+    if not register:
+        return result
+    version = registry.register_run(client, settings.model_name, result.run_id, result.model_uri)
+    return dataclasses.replace(result, version=version)
+
+
+def train_models(manifest_uri: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
+    """Fit the candidates on the split tables and log the best as an MLflow run (not registered yet).
+
+    ``manifest_uri`` (default: the latest under ``DATASET_URI``) gives the run its file lineage.
+    """
+    settings = settings or get_settings()
+    splits = datasets.load_splits(settings)
+    manifest = manifest_uri or settings.resolved_dataset_uri
     start = time.perf_counter()
-    result = training.train_and_log(
-        splits["train"], splits["validation"], splits["test"], manifest_uri, settings=settings, register=False
+    result = train_run(
+        splits["train"], splits["validation"], splits["test"], manifest, settings=settings, register=False
     )
     monitoring.log_reference(
         result.run_id, splits["train"], settings, model_uri=result.model_uri, validation=splits["validation"]
@@ -324,8 +349,6 @@ def train_models(manifest_uri: str, settings: Settings | None = None) -> dict[st
 
 def register_best(run_id: str, model_uri: str, settings: Settings | None = None) -> dict[str, Any]:
     """Register ``model_uri``, logged by ``run_id``, as a new version (alias ``challenger``); idempotent per run."""
-    from readmission import registry, tracking
-
     settings = settings or get_settings()
     version = registry.register_run(tracking.configure(settings), settings.model_name, run_id, model_uri)
     return {"model_name": settings.model_name, "version": version, "run_id": run_id}
@@ -333,10 +356,20 @@ def register_best(run_id: str, model_uri: str, settings: Settings | None = None)
 
 def promote(version: str, settings: Settings | None = None) -> dict[str, Any]:
     """Move ``champion`` to ``version`` only when it beats the champion on the same validation rows."""
-    from readmission import registry
-
     decision = registry.promote_if_better(version, settings=settings or get_settings())
     return {key: value for key, value in decision.items() if isinstance(value, (str, int, float, bool, type(None)))}
+
+
+def train_register_promote(
+    manifest_uri: str | None = None, *, promote_model: bool = True, settings: Settings | None = None
+) -> dict[str, Any]:
+    """``readmission train``: the DAG's training steps in order (train, register, promote unless told not to)."""
+    settings = settings or get_settings()
+    out = train_models(manifest_uri, settings)
+    out["version"] = register_best(out["run_id"], out["model_uri"], settings)["version"]
+    if promote_model:
+        out["promotion"] = promote(out["version"], settings)
+    return out
 
 
 def finish_run(succeeded: bool, decision: dict[str, Any] | None = None, settings: Settings | None = None) -> None:

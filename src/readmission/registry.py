@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from readmission import schema
+from readmission import datasets, evaluation, schema, tracking
 from readmission.config import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -56,11 +56,9 @@ def register_run(client: MlflowClient, name: str, run_id: str, model_uri: str) -
     """Register the model ``run_id`` logged at ``model_uri``, tagged from the run; idempotent per run.
 
     The version tags are the run's ``threshold``, its ``data_version``/``target``/``candidate``
-    tags and its key metrics (``training.KEY_METRICS``). A run already registered returns
+    tags and its key metrics (``evaluation.KEY_METRICS``). A run already registered returns
     its (newest) version unchanged.
     """
-    from readmission.training import KEY_METRICS
-
     existing = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
     if existing:
         version = str(max(int(v.version) for v in existing))
@@ -71,7 +69,7 @@ def register_run(client: MlflowClient, name: str, run_id: str, model_uri: str) -
     tags = {
         "threshold": f"{metrics['threshold']:.6f}",
         **{key: run_tags[key] for key in ("data_version", "target", "candidate") if key in run_tags},
-        **{key: f"{metrics[key]:.6f}" for key in KEY_METRICS if key in metrics},
+        **{key: f"{metrics[key]:.6f}" for key in evaluation.KEY_METRICS if key in metrics},
     }
     return register_version(client, name, model_uri, run_id=run_id, tags=tags)
 
@@ -146,8 +144,6 @@ def promote_if_better(
     Both models are re-scored on the same rows (default: the ``validation_data`` table).
     A first model becomes champion without comparison. Returns ids and figures only.
     """
-    from readmission import tracking
-
     settings = settings or get_settings()
     client = tracking.configure(settings)
     name = settings.model_name
@@ -164,9 +160,7 @@ def promote_if_better(
     if champion == version:
         return {**result, "promoted": False, "reason": "already champion", "champion": champion}
     if validation is None:
-        from readmission.training import load_splits
-
-        validation = load_splits(settings, ["validation"])["validation"]
+        validation = datasets.load_splits(settings, ["validation"])["validation"]
     challenger_auc = validation_auc(_load_checked(client, name, version, CHALLENGER), validation)
     champion_auc = validation_auc(_load_checked(client, name, champion, CHAMPION), validation)
     better = challenger_auc > champion_auc + settings.promotion_min_delta
@@ -196,8 +190,6 @@ def promote(version: str, *, settings: Settings | None = None, reason: str = "fo
     """
     from mlflow.exceptions import MlflowException
 
-    from readmission import tracking
-
     settings = settings or get_settings()
     client = tracking.configure(settings)
     name = settings.model_name
@@ -215,8 +207,6 @@ def promote(version: str, *, settings: Settings | None = None, reason: str = "fo
 
 def rollback(*, settings: Settings | None = None) -> dict[str, Any]:
     """Move ``champion`` back to the previous champion (from ``champion_history``)."""
-    from readmission import tracking
-
     settings = settings or get_settings()
     client = tracking.configure(settings)
     name = settings.model_name
@@ -242,8 +232,6 @@ def rollback(*, settings: Settings | None = None) -> dict[str, Any]:
 
 def list_versions(*, settings: Settings | None = None) -> list[dict[str, Any]]:
     """Every version (newest first) with its aliases, candidate, data version and key metrics."""
-    from readmission import tracking
-
     settings = settings or get_settings()
     client = tracking.configure(settings)
     name = settings.model_name

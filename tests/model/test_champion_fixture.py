@@ -6,7 +6,7 @@ import mlflow
 import numpy as np
 import pytest
 
-from readmission.tracking import raw_input_frame
+from readmission.modeling.run_log import raw_input_frame
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
 

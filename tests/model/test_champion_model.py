@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from readmission import schema, tracking
+from readmission import schema
 from readmission.data_api.loading import to_records
+from readmission.modeling import run_log
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
 
@@ -36,7 +37,7 @@ def test_logged_signature_and_metadata(champion_model) -> None:
     tracking_uri, model_name, version = champion_model
     mlflow.set_tracking_uri(tracking_uri)
     info = mlflow.models.get_model_info(f"models:/{model_name}@champion")
-    assert info.signature == tracking.model_signature()
+    assert info.signature == run_log.model_signature()
     assert 0 < info.metadata["threshold"] < 1
     assert info.metadata["data_version"]
     assert info.metadata["target"] == "any"
@@ -45,21 +46,21 @@ def test_logged_signature_and_metadata(champion_model) -> None:
 
 
 def test_more_prior_inpatient_visits_does_not_lower_average_risk(champion, small_splits) -> None:
-    frame = tracking.raw_input_frame(small_splits["test"])
+    frame = run_log.raw_input_frame(small_splits["test"])
     base = champion.predict_proba(frame)[:, 1].mean()
     more = champion.predict_proba(frame.assign(number_inpatient=frame["number_inpatient"] + 3))[:, 1].mean()
     assert more >= base
 
 
 def test_identifiers_change_nothing(champion, small_splits) -> None:
-    frame = tracking.raw_input_frame(small_splits["test"])
+    frame = run_log.raw_input_frame(small_splits["test"])
     base = champion.predict_proba(frame)
     other = frame.assign(encounter_id=frame["encounter_id"] + 987_654, patient_nbr=frame["patient_nbr"] + 1)
     np.testing.assert_array_equal(champion.predict_proba(other), base)
 
 
 def test_one_record_equals_the_batch(champion, small_splits) -> None:
-    frame = tracking.raw_input_frame(small_splits["test"].head(20))
+    frame = run_log.raw_input_frame(small_splits["test"].head(20))
     batch = champion.predict_proba(frame)[:, 1]
     single = [champion.predict_proba(frame.iloc[[i]])[0, 1] for i in range(len(frame))]
     np.testing.assert_allclose(single, batch, rtol=1e-12)

@@ -8,20 +8,20 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
 from sklearn.pipeline import Pipeline
 
-from readmission import calibration, explain, schema, training
+from readmission import calibration, explain, modeling, schema
+from readmission.modeling.run_log import raw_input_frame
 from readmission.serving.fastpath import FastPredictor
-from readmission.tracking import raw_input_frame
 
 
 @pytest.fixture(scope="module")
 def calibrated_bag(small_splits) -> Pipeline:
     """A two-member HistGradientBoosting seed bag, calibrated on validation (small and quick)."""
-    train = training.patient_ordered(small_splits["train"])
+    train = modeling.patient_ordered(small_splits["train"])
     members = [
         (f"seed_{seed}", HistGradientBoostingClassifier(max_iter=40, max_leaf_nodes=15, random_state=seed))
         for seed in (1, 2)
     ]
-    bag = training.make_pipeline(VotingClassifier(members, voting="soft"), top_specialties=10)
+    bag = modeling.make_pipeline(VotingClassifier(members, voting="soft"), top_specialties=10)
     bag.fit(train[list(schema.INPUT_COLUMNS)], train["label"].to_numpy())
     validation = small_splits["validation"]
     proba = bag.predict_proba(validation[list(schema.INPUT_COLUMNS)])[:, 1]
@@ -63,7 +63,7 @@ def test_top_factors_name_raw_fields_with_values_in_order(calibrated_bag, small_
 def test_a_model_other_than_trees_is_refused(small_splits):
     from sklearn.linear_model import LogisticRegression
 
-    pipeline = training.make_pipeline(LogisticRegression(), top_specialties=10)
+    pipeline = modeling.make_pipeline(LogisticRegression(), top_specialties=10)
     with pytest.raises(explain.UnexplainableModelError, match="histogram gradient boosting"):
         explain.Explainer(pipeline)
 
@@ -82,7 +82,7 @@ def test_fast_path_compiles_the_calibrated_model(calibrated_bag, small_splits):
 def test_calibrated_model_survives_skops(calibrated_bag, small_splits):
     import skops.io
 
-    from readmission.tracking import SKOPS_TRUSTED_TYPES
+    from readmission.modeling.run_log import SKOPS_TRUSTED_TYPES
 
     loaded = skops.io.loads(skops.io.dumps(calibrated_bag), trusted=SKOPS_TRUSTED_TYPES)
     frame = small_splits["test"].head(100)[list(schema.INPUT_COLUMNS)]

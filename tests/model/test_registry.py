@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from readmission import registry, training
+from readmission import modeling, pipeline, registry
 from readmission.config import Settings, get_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
@@ -27,7 +27,7 @@ def settings(mlflow_server, tmp_path_factory) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def first(settings, small_splits) -> training.TrainResult:
+def first(settings, small_splits) -> modeling.TrainResult:
     """A good model (logistic + one HistGradientBoosting configuration)."""
     manifest = {
         "data_version": "test-v1",
@@ -37,13 +37,13 @@ def first(settings, small_splits) -> training.TrainResult:
             for i, (name, frame) in enumerate(small_splits.items())
         },
     }
-    return training.train_and_log(
+    return pipeline.train_run(
         small_splits["train"],
         small_splits["validation"],
         small_splits["test"],
         manifest,
         settings=settings,
-        families=(training.LOGISTIC, training.HIST_GB),
+        families=(modeling.LOGISTIC, modeling.HIST_GB),
     )
 
 
@@ -53,8 +53,8 @@ def decisions(settings, small_splits, first) -> dict[str, dict]:
     promoted_first = registry.promote_if_better(first.version, small_splits["validation"], settings=settings)
     rng = np.random.default_rng(0)
     noisy = small_splits["train"].assign(label=rng.permutation(small_splits["train"]["label"].to_numpy()))
-    worse = training.train_and_log(
-        noisy, small_splits["validation"], small_splits["test"], settings=settings, families=(training.LOGISTIC,)
+    worse = pipeline.train_run(
+        noisy, small_splits["validation"], small_splits["test"], settings=settings, families=(modeling.LOGISTIC,)
     )
     rejected = registry.promote_if_better(worse.version, small_splits["validation"], settings=settings)
     return {"first": promoted_first, "worse": {"version": worse.version, **rejected}}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from readmission import evaluation, schema, tracking, training
+from readmission import datasets, evaluation, schema
+from readmission.modeling import candidates, run_log, search
 from tests.model.splits import grouped_splits
 
 pytestmark = pytest.mark.model
@@ -13,10 +14,10 @@ pytestmark = pytest.mark.model
 
 def test_assembled_pipeline_equals_end_to_end_fit(small_splits) -> None:
     train, validation = small_splits["train"], small_splits["validation"]
-    result = training.sweep(train, validation, families=(training.LOGISTIC,), budget_seconds=0)
+    result = search.sweep(train, validation, families=(candidates.LOGISTIC,), budget_seconds=0)
     assembled = result.best.pipeline
-    direct = training.make_pipeline(training._classifier(training.LOGISTIC, {"C": 0.1}, 42), 10, "scale")
-    ordered = training.patient_ordered(train)  # the row order the sweep fits in (target-encoder folds)
+    direct = candidates.make_pipeline(candidates.classifier(candidates.LOGISTIC, {"C": 0.1}, 42), 10, "scale")
+    ordered = candidates.patient_ordered(train)  # the row order the sweep fits in (target-encoder folds)
     direct.fit(ordered[list(schema.INPUT_COLUMNS)], ordered["label"])
     x = validation[list(schema.INPUT_COLUMNS)]
     np.testing.assert_allclose(assembled.predict_proba(x), direct.predict_proba(x), rtol=1e-9, atol=1e-12)
@@ -24,8 +25,8 @@ def test_assembled_pipeline_equals_end_to_end_fit(small_splits) -> None:
 
 
 def test_specialty_encoder_keeps_top_n_plus_other(small_splits) -> None:
-    pipeline = training.sweep(
-        small_splits["train"], small_splits["validation"], families=(training.LOGISTIC,), budget_seconds=0
+    pipeline = search.sweep(
+        small_splits["train"], small_splits["validation"], families=(candidates.LOGISTIC,), budget_seconds=0
     ).best.pipeline
     specialty = pipeline.named_steps["encode"].named_transformers_["specialty"]
     assert len(specialty.get_feature_names_out()) == 11
@@ -33,33 +34,33 @@ def test_specialty_encoder_keeps_top_n_plus_other(small_splits) -> None:
 
 
 def test_time_budget_skips_later_configurations(small_splits) -> None:
-    result = training.sweep(
-        small_splits["train"], small_splits["validation"], families=(training.HIST_GB,), budget_seconds=0
+    result = search.sweep(
+        small_splits["train"], small_splits["validation"], families=(candidates.HIST_GB,), budget_seconds=0
     )
     assert len(result.candidates) == 1
-    assert len(result.skipped) == len(training.HIST_GB_GRID)  # the later configurations and the seed bag
-    assert f"'seeds': {training.BAG_SEEDS}" in result.skipped[-1]
+    assert len(result.skipped) == len(candidates.HIST_GB_GRID)  # the later configurations and the seed bag
+    assert f"'seeds': {candidates.BAG_SEEDS}" in result.skipped[-1]
 
 
 def test_seed_bag_soft_votes_the_best_configuration_with_other_seeds(small_splits) -> None:
     from sklearn.ensemble import VotingClassifier
 
-    result = training.sweep(small_splits["train"], small_splits["validation"], families=(training.HIST_GB,))
+    result = search.sweep(small_splits["train"], small_splits["validation"], families=(candidates.HIST_GB,))
     *grid, bag = result.candidates
     best = max(grid, key=lambda c: c.val_roc_auc)
-    assert bag.params == {**best.params, "seeds": training.BAG_SEEDS}
+    assert bag.params == {**best.params, "seeds": candidates.BAG_SEEDS}
     model = bag.pipeline.named_steps["model"]
     assert isinstance(model, VotingClassifier)
-    assert len(model.estimators_) == training.BAG_SEEDS
+    assert len(model.estimators_) == candidates.BAG_SEEDS
     assert model.estimators_[0].estimator is best.pipeline.named_steps["model"]  # kept, not refitted
     assert [m.random_state for m in model.estimators_[1:]] == [43, 44]
     x = small_splits["validation"][list(schema.INPUT_COLUMNS)]
     members = [
-        training.make_pipeline(m, 10).set_params(encode=bag.pipeline.named_steps["encode"]) for m in model.estimators_
+        candidates.make_pipeline(m, 10).set_params(encode=bag.pipeline.named_steps["encode"]) for m in model.estimators_
     ]
     mean = np.mean([member.predict_proba(x)[:, 1] for member in members], axis=0)
     np.testing.assert_allclose(bag.pipeline.predict_proba(x)[:, 1], mean, rtol=1e-12)
-    assert len({round(member.predict_proba(x)[0, 1], 9) for member in members}) == training.BAG_SEEDS
+    assert len({round(member.predict_proba(x)[0, 1], 9) for member in members}) == candidates.BAG_SEEDS
 
 
 def test_target_encoder_folds_keep_a_patient_on_one_side(genuine_raw) -> None:
@@ -69,24 +70,24 @@ def test_target_encoder_folds_keep_a_patient_on_one_side(genuine_raw) -> None:
 
     def straddling(frame) -> int:
         patients = frame["patient_nbr"].to_numpy()
-        folds = KFold(training.TARGET_ENCODER_FOLDS).split(frame)
+        folds = KFold(candidates.TARGET_ENCODER_FOLDS).split(frame)
         return sum(len(set(patients[fit_rows]) & set(patients[held_out])) for fit_rows, held_out in folds)
 
-    ordered = training.patient_ordered(train)
+    ordered = candidates.patient_ordered(train)
     assert sorted(ordered["encounter_id"]) == sorted(train["encounter_id"])
     # only a patient whose rows meet a fold boundary can straddle: at most one per boundary, counted twice
-    assert straddling(ordered) <= 2 * (training.TARGET_ENCODER_FOLDS - 1)
+    assert straddling(ordered) <= 2 * (candidates.TARGET_ENCODER_FOLDS - 1)
     assert straddling(train.sample(frac=1, random_state=0)) > 1000  # what ungrouped folds would leak
     by_number = train.sort_values("patient_nbr", ignore_index=True)  # contiguous numbers are an era, not a sample
-    assert not np.array_equal(training.patient_ordered(by_number)["patient_nbr"], by_number["patient_nbr"])
+    assert not np.array_equal(candidates.patient_ordered(by_number)["patient_nbr"], by_number["patient_nbr"])
 
 
 def test_empty_or_single_class_split_is_a_clear_error(small_splits) -> None:
     train = small_splits["train"]
-    with pytest.raises(training.NoTrainingDataError, match="train split is empty"):
-        training.sweep(train.head(0), small_splits["validation"])
-    with pytest.raises(training.NoTrainingDataError, match="single class"):
-        training.sweep(train, small_splits["validation"].assign(label=0))
+    with pytest.raises(search.NoTrainingDataError, match="train split is empty"):
+        search.sweep(train.head(0), small_splits["validation"])
+    with pytest.raises(search.NoTrainingDataError, match="single class"):
+        search.sweep(train, small_splits["validation"].assign(label=0))
 
 
 def test_threshold_maximises_f1() -> None:
@@ -103,12 +104,12 @@ def test_manifest_files_reads_the_export_manifest() -> None:
         "target": "any",
         "splits": {"train": {"uri": "s3://b/abc/train.parquet", "sha256": "00ff", "rows": 3}},
     }
-    assert training.manifest_files(manifest)["train"]["sha256"] == "00ff"
-    assert training.data_version({}, manifest) == "abc"
+    assert datasets.manifest_files(manifest)["train"]["sha256"] == "00ff"
+    assert datasets.data_version({}, manifest) == "abc"
 
 
 def test_signature_equals_the_raw_record_schema() -> None:
-    inputs = tracking.model_signature().inputs
+    inputs = run_log.model_signature().inputs
     assert inputs.input_names() == list(schema.INPUT_COLUMNS)
     for spec in inputs.inputs:
         column = schema.BY_NAME[spec.name]

@@ -1,7 +1,7 @@
 """Serving fixtures: the session's real champion (tests/conftest.py ``champion_model``) and apps pointed at it.
 
 The hot-swap test needs a second, different model: the original GradientBoosting
-configuration fitted by ``training.fit_baseline`` and logged by ``tracking.log_model``
+configuration fitted by ``modeling.fit_baseline`` and logged by ``run_log.log_model``
 (the training code's own functions), registered under its own name.
 """
 
@@ -36,11 +36,11 @@ class Champion:
 
 
 def register_champion(tracking_uri: str, name: str, pipeline: Any, threshold: float, *, alias: str = "champion") -> str:
-    """Log ``pipeline`` with the training code's ``tracking.log_model``, register it and point ``alias`` at it."""
+    """Log ``pipeline`` with the training code's ``run_log.log_model``, register it and point ``alias`` at it."""
     import mlflow
     from mlflow import MlflowClient
 
-    from readmission import tracking
+    from readmission.modeling import run_log
 
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
@@ -48,7 +48,7 @@ def register_champion(tracking_uri: str, name: str, pipeline: Any, threshold: fl
     metadata = {"threshold": threshold, "data_version": "test-data", "metrics": {"val_roc_auc": 0.6}}
     example = pd.DataFrame([EXAMPLE_RECORD] * 2, columns=list(schema.INPUT_COLUMNS))
     with mlflow.start_run():
-        info = tracking.log_model(pipeline, example, metadata)
+        info = run_log.log_model(pipeline, example, metadata)
     version = str(mlflow.register_model(info.model_uri, name, tags={"threshold": str(threshold)}).version)
     MlflowClient(tracking_uri, registry_uri=tracking_uri).set_registered_model_alias(name, alias, version)
     return version
@@ -72,11 +72,11 @@ def serving_champion(champion_model: tuple[str, str, str]) -> Champion:
 
 @pytest.fixture(scope="session")
 def second_pipeline(genuine_raw: pd.DataFrame):
-    """A different model (the baseline GradientBoosting of ``training``) to promote during the hot-swap test."""
-    from readmission import training
+    """A different model (the baseline GradientBoosting of ``modeling``) to promote during the hot-swap test."""
+    from readmission import modeling
 
     train = features.clean(genuine_raw).frame.sample(3000, random_state=7)
-    return training.fit_baseline(train, top_specialties=10, seed=0)
+    return modeling.fit_baseline(train, top_specialties=10, seed=0)
 
 
 def serving_settings(tmp_path: Path, tracking_uri: str, **overrides: Any) -> Settings:

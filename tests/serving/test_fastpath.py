@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from readmission import features, schema, training
+from readmission import features, schema
+from readmission.modeling import candidates, search
 from readmission.serving.fastpath import FastPredictor, synthetic_records
 from tests.model.splits import grouped_splits
 
@@ -16,15 +17,15 @@ pytestmark = pytest.mark.model
 @pytest.fixture(scope="module")
 def seed_bag(genuine_raw):
     splits = grouped_splits(genuine_raw, train_rows=3000)
-    result = training.sweep(splits["train"], splits["validation"], families=(training.HIST_GB,))
+    result = search.sweep(splits["train"], splits["validation"], families=(candidates.HIST_GB,))
     bag = result.candidates[-1]
-    assert bag.params["seeds"] == training.BAG_SEEDS
+    assert bag.params["seeds"] == candidates.BAG_SEEDS
     return bag.pipeline
 
 
 def test_seed_bag_compiles_and_equals_the_pipeline(seed_bag, genuine_records) -> None:
     predictor = FastPredictor(seed_bag)
-    assert predictor.kind == f"compiled:soft-vote-{training.BAG_SEEDS}x-hist-gradient-boosting-codegen"
+    assert predictor.kind == f"compiled:soft-vote-{candidates.BAG_SEEDS}x-hist-gradient-boosting-codegen"
     records = genuine_records[:300] + synthetic_records(200, seed=3)
     assert predictor.verify(records) < 1e-12
     assert predictor.compiled  # verify would have disabled a path that differs
@@ -44,7 +45,7 @@ def test_unseen_codes_score_with_the_training_mean(seed_bag, genuine_records) ->
     assert predictor.predict_record(unseen) == pytest.approx(expected, rel=1e-9, abs=1e-12)
     codes = seed_bag.named_steps["encode"].named_transformers_["codes"]
     assert "V99" not in set(codes.categories_[0])
-    engineered = pd.DataFrame([features.engineer_record(unseen)])[list(training.TARGET_ENCODED)]
+    engineered = pd.DataFrame([features.engineer_record(unseen)])[list(candidates.TARGET_ENCODED)]
     encoded = codes.transform(engineered)[0]
     assert encoded[0] == pytest.approx(codes.target_mean_)  # diag_1_code
     assert encoded[-1] == pytest.approx(codes.target_mean_)  # medical_specialty

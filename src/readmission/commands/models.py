@@ -17,10 +17,11 @@ def register(app: typer.Typer) -> None:
         no_promote: Annotated[bool, typer.Option("--no-promote", help="Register only; leave champion as is")] = False,
     ) -> None:
         """Train the candidates on the split tables, log and register the best, promote it if better."""
-        from readmission.training import NoTrainingDataError, train_from_database
+        from readmission import pipeline
+        from readmission.modeling import NoTrainingDataError
 
         try:
-            result = train_from_database(manifest_uri=manifest, promote=not no_promote)
+            result = pipeline.train_register_promote(manifest, promote_model=not no_promote)
         except NoTrainingDataError as error:
             raise typer.BadParameter(str(error)) from None
         typer.echo(json.dumps(result, indent=2, default=str))

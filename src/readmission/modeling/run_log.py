@@ -1,0 +1,224 @@
+"""Run logging: everything a training run writes to MLflow, and the format of the logged model.
+
+The active MLflow experiment is set by the caller (``readmission.tracking.configure``).
+The logged model is an sklearn ``Pipeline`` (skops format) whose input is the
+raw record; ``pyfunc`` returns ``predict_proba`` (two columns, the second is
+the readmission probability). Threshold, data version, target and metrics are
+in the model metadata (``MLmodel``) and, once registered, in the version's tags.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import warnings
+from collections.abc import Mapping
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import mlflow
+import mlflow.sklearn
+import numpy as np
+import pandas as pd
+from mlflow.data.pandas_dataset import from_pandas
+from mlflow.models import ModelSignature
+from mlflow.types.schema import ColSpec, Schema, TensorSpec
+
+from readmission import datasets, evaluation, schema
+from readmission.modeling.candidates import LABEL
+
+if TYPE_CHECKING:
+    from mlflow.models.model import ModelInfo
+    from sklearn.pipeline import Pipeline
+
+    from readmission.modeling.search import Candidate, SweepResult
+    from readmission.modeling.train import Report
+
+SKOPS_TRUSTED_TYPES: list[str] = [
+    "readmission.features.RawRecordFeatures",
+    "readmission.calibration.CalibratedClassifier",
+    "readmission.calibration.RiskMap",
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.link.Interval",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn._loss._loss.CyHalfBinomialLoss",
+    "sklearn.ensemble._gb.VerboseReporter",
+    "sklearn.dummy.DummyClassifier",
+    "sklearn.model_selection._split.KFold",
+    "sklearn.utils._bunch.Bunch",
+    "collections.OrderedDict",
+]
+"""Types skops must trust to save/load our pipelines (custom step, tree internals, the target
+encoder's folds, the seed bag's member bunch)."""
+
+PIP_PACKAGES: tuple[str, ...] = ("mlflow", "scikit-learn", "skops", "pandas", "numpy", "scipy")
+MODEL_ARTIFACT_NAME = "model"
+
+
+# --------------------------------------------------------------------------- the logged model
+
+
+def pip_requirements() -> list[str]:
+    """Exact pins of what unpickling the model needs (plus the ``readmission`` package itself, installed)."""
+    return [f"{name}=={importlib_metadata.version(name)}" for name in PIP_PACKAGES]
+
+
+def model_signature() -> ModelSignature:
+    """The raw record (``schema.INPUT_COLUMNS``; nullable columns optional) -> two class probabilities."""
+    inputs = Schema(
+        [
+            ColSpec("long" if column.is_integer else "string", column.name, required=not column.nullable)
+            for column in schema.COLUMNS
+            if column.name in schema.INPUT_COLUMNS
+        ]
+    )
+    outputs = Schema([TensorSpec(np.dtype("float64"), (-1, 2))])
+    return ModelSignature(inputs=inputs, outputs=outputs)
+
+
+def raw_input_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``schema.INPUT_COLUMNS`` of ``frame`` as the API receives them: int64 ids/codes/counts, None for missing."""
+    out = frame[list(schema.INPUT_COLUMNS)].copy()
+    for column in schema.COLUMNS:
+        if column.name not in out:
+            continue
+        if column.is_integer:
+            out[column.name] = out[column.name].astype(np.int64)
+        else:
+            out[column.name] = out[column.name].astype(object).where(out[column.name].notna(), None)
+    return out
+
+
+def log_model(pipeline: Pipeline, example: pd.DataFrame, metadata: dict[str, Any]) -> ModelInfo:
+    """Log ``pipeline`` in the active run (skops, explicit requirements, raw-record signature)."""
+    # the input example has int64 columns by design (the schema says integers are never missing)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+        return mlflow.sklearn.log_model(
+            pipeline,
+            name=MODEL_ARTIFACT_NAME,
+            signature=model_signature(),
+            input_example=raw_input_frame(example.head(2)),
+            pip_requirements=pip_requirements(),
+            pyfunc_predict_fn="predict_proba",
+            metadata=metadata,
+            skops_trusted_types=SKOPS_TRUSTED_TYPES,
+        )
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def log_run(
+    *,
+    sweep: SweepResult,
+    report: Report,
+    frames: Mapping[str, pd.DataFrame],
+    manifest: Mapping[str, Any] | None,
+    data_version: str,
+    target: str,
+    model_name: str,
+    settings_params: Mapping[str, Any],
+) -> tuple[str, str]:
+    """One MLflow run for the best candidate: tags, params, metrics, lineage, artifacts, the model.
+
+    Returns ``(run_id, model_uri)``.
+    """
+    best = sweep.best
+    rows = {name: len(frame) for name, frame in frames.items()}
+    with mlflow.start_run(run_name=f"train-{best.family}") as run:
+        mlflow.set_tags({"data_version": data_version, "target": target, "candidate": best.family})
+        mlflow.log_params(
+            {
+                "candidate": best.family,
+                **{f"model_{k}": v for k, v in best.params.items()},
+                "threshold": round(report.threshold, 6),
+                "data_version": data_version,
+                "target": target,
+                **settings_params,
+                "candidates_tried": len(sweep.candidates),
+                "candidates_skipped": len(sweep.skipped),
+                **{f"rows_{k}": v for k, v in rows.items()},
+            }
+        )
+        mlflow.log_metrics({**report.metrics, "threshold": report.threshold, "sweep_seconds": sweep.seconds})
+        log_lineage(frames, manifest, data_version)
+        log_artifacts(
+            best=best,
+            leaderboard=leaderboard(sweep),
+            report=report,
+            manifest=manifest,
+            card=evaluation.model_card(
+                model_name=model_name,
+                candidate=best.label,
+                target=target,
+                data_version=data_version,
+                rows=rows,
+                threshold=report.threshold,
+                metrics=report.metrics,
+                groups=report.groups,
+                leaderboard=leaderboard(sweep),
+                importance=report.importance,
+            ),
+        )
+        key_metrics = {k: round(report.metrics[k], 6) for k in evaluation.KEY_METRICS if k in report.metrics}
+        metadata = {
+            "threshold": report.threshold,
+            "data_version": data_version,
+            "target": target,
+            "candidate": best.family,
+            "metrics": key_metrics,
+        }
+        info = log_model(best.pipeline, frames["validation"], metadata)
+        return run.info.run_id, info.model_uri
+
+
+def leaderboard(sweep: SweepResult) -> list[dict[str, Any]]:
+    """Every candidate tried, with its validation ROC-AUC and fit time."""
+    return [
+        {"candidate": c.label, "val_roc_auc": c.val_roc_auc, "fit_seconds": c.fit_seconds} for c in sweep.candidates
+    ]
+
+
+def log_artifacts(
+    *,
+    best: Candidate,
+    leaderboard: list[dict[str, Any]],
+    report: Report,
+    manifest: Mapping[str, Any] | None,
+    card: str,
+) -> None:
+    """Plots, per-group and calibration tables, importance, the leaderboard, the manifest and the model card."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        evaluation.save_plots(
+            folder / "plots", report.y, report.proba, report.threshold, report.importance, prefix=report.prefix
+        )
+        report.groups.to_csv(folder / "per_group.csv", index=False)
+        evaluation.calibration_table(report.y, report.proba).to_csv(folder / "calibration.csv", index=False)
+        report.importance.to_csv(folder / "permutation_importance.csv", index=False)
+        (folder / "candidates.json").write_text(json.dumps(leaderboard, indent=2))
+        if manifest:
+            (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        (folder / "model_card.md").write_text(card)
+        mlflow.log_artifacts(str(folder))
+
+
+def log_lineage(frames: Mapping[str, pd.DataFrame], manifest: Mapping[str, Any] | None, data_version: str) -> None:
+    """``mlflow.data`` inputs: each split with its Parquet file as source and the file SHA-256 as digest."""
+    files = datasets.manifest_files(manifest)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+        for name, frame in frames.items():
+            entry = files.get(name) or files.get({"validation": "val"}.get(name, name)) or {}
+            source = entry.get("uri") or f"clean_data_db/{name}"
+            digest = str(entry.get("sha256") or data_version)[:36]
+            dataset = from_pandas(
+                frame.head(0), source=str(source), name=f"{name}@{data_version}", targets=LABEL, digest=digest
+            )
+            mlflow.log_input(dataset, context=name, tags={"rows": str(len(frame)), "data_version": data_version})

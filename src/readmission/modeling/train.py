@@ -1,0 +1,151 @@
+"""One training run: search the candidates, evaluate the best, log it all as one MLflow run.
+
+Registration and the MLflow set-up belong to the layers above
+(``readmission.registry``, ``readmission.tracking``); ``readmission.pipeline``
+composes them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
+
+from readmission import datasets, evaluation, schema
+from readmission.config import Settings, get_settings
+from readmission.modeling import candidates, run_log, search
+from readmission.modeling.candidates import LABEL
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run produced (ids and figures only: safe to pass between DAG tasks)."""
+
+    run_id: str
+    model_uri: str
+    version: str | None
+    candidate: str
+    threshold: float
+    data_version: str
+    metrics: dict[str, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "model_uri": self.model_uri,
+            "version": self.version,
+            "candidate": self.candidate,
+            "threshold": self.threshold,
+            "data_version": self.data_version,
+            "val_roc_auc": self.metrics.get("val_roc_auc"),
+            "test_roc_auc": self.metrics.get("test_roc_auc"),
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """The best candidate evaluated: threshold, metrics, and the split the plots and card describe."""
+
+    threshold: float
+    metrics: dict[str, float]
+    groups: pd.DataFrame
+    y: np.ndarray
+    proba: np.ndarray
+    prefix: str
+    """``test`` when a test split was given, else ``val``: the split of ``groups``, ``y`` and ``proba``."""
+    importance: pd.DataFrame
+
+
+def evaluate(pipeline: Pipeline, *, validation: pd.DataFrame, test: pd.DataFrame | None, seed: int) -> Report:
+    """Threshold chosen on validation; metrics on validation and test; per-group results and importance."""
+    y_val = validation[LABEL].to_numpy()
+    val_proba = pipeline.predict_proba(validation[list(schema.INPUT_COLUMNS)])[:, 1]
+    threshold = evaluation.choose_threshold(y_val, val_proba)
+    metrics = {f"val_{k}": v for k, v in evaluation.score(y_val, val_proba, threshold).items()}
+    groups = evaluation.group_results(validation, y_val, val_proba, threshold)
+    metrics.update(evaluation.group_metrics("val", groups))
+    y, proba, prefix = y_val, val_proba, "val"
+    if test is not None and not test.empty:
+        y = test[LABEL].to_numpy()
+        proba = pipeline.predict_proba(test[list(schema.INPUT_COLUMNS)])[:, 1]
+        metrics.update({f"test_{k}": v for k, v in evaluation.score(y, proba, threshold).items()})
+        groups = evaluation.group_results(test, y, proba, threshold)
+        metrics.update(evaluation.group_metrics("test", groups))
+        prefix = "test"
+    importance = evaluation.feature_importance(pipeline, validation, y_val, seed=seed)
+    return Report(
+        threshold=threshold,
+        metrics={k: v for k, v in metrics.items() if not math.isnan(v)},
+        groups=groups,
+        y=y,
+        proba=proba,
+        prefix=prefix,
+        importance=importance,
+    )
+
+
+def train_and_log(
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    test: pd.DataFrame | None = None,
+    manifest_or_uri: Mapping[str, Any] | str | None = None,
+    *,
+    settings: Settings | None = None,
+    families: Sequence[str] | None = None,
+) -> TrainResult:
+    """Fit the candidates, pick the best on validation ROC-AUC and log it as one run (not registered).
+
+    The MLflow experiment must be set (``tracking.configure``).
+    """
+    settings = settings or get_settings()
+    families = tuple(families or settings.candidate_families)
+    candidates.check_families(families)
+    manifest = (
+        datasets.load_manifest(manifest_or_uri, settings) if isinstance(manifest_or_uri, str) else manifest_or_uri
+    )
+    frames = {"train": train, "validation": validation, **({"test": test} if test is not None else {})}
+    version_id = datasets.data_version(frames, manifest)
+    target = str((manifest or {}).get("target") or settings.readmission_target)
+    with threadpool_limits(limits=1):
+        result = search.sweep(
+            train,
+            validation,
+            families=families,
+            top_specialties=settings.top_specialties,
+            seed=settings.random_seed,
+            budget_seconds=settings.train_time_budget_seconds,
+        )
+        best = result.best
+        report = evaluate(best.pipeline, validation=validation, test=test, seed=settings.random_seed)
+        run_id, model_uri = run_log.log_run(
+            sweep=result,
+            report=report,
+            frames=frames,
+            manifest=manifest,
+            data_version=version_id,
+            target=target,
+            model_name=settings.model_name,
+            settings_params={
+                "top_specialties": settings.top_specialties,
+                "random_seed": settings.random_seed,
+                "time_budget_seconds": settings.train_time_budget_seconds,
+            },
+        )
+    metrics = report.metrics
+    logger.info(
+        "run %s: %s val_roc_auc=%.4f test_roc_auc=%s",
+        run_id,
+        best.label,
+        metrics["val_roc_auc"],
+        f"{metrics['test_roc_auc']:.4f}" if "test_roc_auc" in metrics else "n/a",
+    )
+    return TrainResult(run_id, model_uri, None, best.family, report.threshold, version_id, metrics)
