@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,10 +18,9 @@ from pathlib import Path
 
 import httpx
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+from readmission import supervisor
 
-from tests import services  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def measure(
@@ -48,7 +46,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-data-api-") as tmp:
         workdir = Path(tmp)
-        port = services.free_port()
+        port = supervisor.free_port()
         url = f"http://127.0.0.1:{port}"
         env = {
             "ENVIRONMENT": "local",
@@ -60,9 +58,9 @@ def main() -> None:
             "LOG_LEVEL": "WARNING",
         }
         t0 = time.perf_counter()
-        with services.running(
-            [str(services.VENV_BIN / "readmission"), "data-api"],
-            ready=services.http_ok(f"{url}/health"),
+        with supervisor.running(
+            [str(supervisor.VENV_BIN / "readmission"), "data-api"],
+            ready=supervisor.http_ready(f"{url}/health"),
             what="data API",
             timeout=120,
             env=env,

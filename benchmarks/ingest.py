@@ -16,26 +16,21 @@ Run from the repository root: ``.venv/bin/python benchmarks/ingest.py``.
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+import pandas as pd
+import sqlalchemy as sa
 
-import pandas as pd  # noqa: E402
-import sqlalchemy as sa  # noqa: E402
-from tests import services  # noqa: E402
-
-from readmission import ingest, schema, storage, validation  # noqa: E402
-from readmission.data_api.loading import read_raw_csv, to_records  # noqa: E402
+from readmission import ingest, schema, storage, supervisor, validation
+from readmission.config import DATA_CSV
+from readmission.data_api.loading import read_raw_csv, to_records
 
 BATCH = 15_000
 REPEAT = 3
 """Runs of the bare load and of the full ingest, alternated; the best of each is kept (a busy machine)."""
-CSV = REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz"
 
 
 def fast_path(url: str, records: list[dict]) -> float:
@@ -117,7 +112,7 @@ class CpuMeter:
         return wall, (time.process_time() - client) + (self._server() - server)
 
 
-def server_pid(server: services.MariaDB) -> int:
+def server_pid(server: supervisor.MariaDB) -> int:
     engine = sa.create_engine(server.url("mysql"))
     with engine.connect() as conn:
         pid_file = conn.execute(sa.text("SELECT @@pid_file")).scalar_one()
@@ -163,10 +158,10 @@ def original_method(url: str, frame: pd.DataFrame) -> float:
 
 
 def main() -> None:
-    frame = read_raw_csv(CSV)
+    frame = read_raw_csv(DATA_CSV)
     records = to_records(frame)
     rows = len(records)
-    with services.mariadb_server(Path(tempfile.mkdtemp(prefix="bench-mariadb-"))) as server:
+    with supervisor.mariadb_server(Path(tempfile.mkdtemp(prefix="bench-mariadb-"))) as server:
         meter = CpuMeter(server_pid(server))
         bare, bare_cpu = fast, fast_cpu = float("inf"), float("inf")
         for _ in range(REPEAT):  # alternate the two figures of the ratio; keep the best of each

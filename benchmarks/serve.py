@@ -25,12 +25,11 @@ from pathlib import Path
 import httpx
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from tests import services  # noqa: E402 - reuse the process-group helpers
+from readmission import features, schema, supervisor
+from readmission.config import DATA_CSV
+from readmission.data_api.loading import read_raw_csv, to_records
 
-from readmission import features, schema  # noqa: E402
-from readmission.data_api.loading import read_raw_csv, to_records  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 BIN = Path(sys.executable).parent
 MODEL = "bench-readmission"
@@ -94,7 +93,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     tracking_uri, env = local_store(work)
-    raw = read_raw_csv(REPO / "ec2_api" / "data" / "diabetic_data.csv.gz")
+    raw = read_raw_csv(DATA_CSV)
     print("training and registering the model ...", flush=True)
     train_and_register(raw, tracking_uri, work)
 
@@ -130,13 +129,13 @@ def main() -> None:
     results: dict[str, dict[str, float]] = {}
     batch: dict[str, float] = {}
     for label, (target, cmd, ready_path) in servers.items():
-        port = services.free_port()
+        port = supervisor.free_port()
         full = [*cmd, "--port", str(port)] if target != "mlflow" else [*cmd, "-p", str(port)]
         if target != "mlflow":
             full += ["--host", "127.0.0.1"]
         url = f"http://127.0.0.1:{port}"
         print(f"load on {label} ...", flush=True)
-        with services.running(
+        with supervisor.running(
             pinned(0, full), ready=lambda u=url, p=ready_path: httpx.get(u + p, timeout=2).status_code == 200,
             what=label, timeout=300, env=env, log_path=work / f"{target}.log",
         ):  # fmt: skip

@@ -18,13 +18,13 @@ from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from readmission import features, modeling, schema, split
-from readmission.config import REPO_ROOT, get_settings
+from readmission.config import DATA_CSV, get_settings
 from readmission.data_api.loading import read_raw_csv
 
 
 def main() -> None:
     settings = get_settings()
-    raw = read_raw_csv(REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz")
+    raw = read_raw_csv(DATA_CSV)
     clean = features.clean(raw, settings.readmission_target).frame
     splits = split.split(clean)
     train, validation, test = splits["train"], splits["validation"], splits["test"]

@@ -51,10 +51,10 @@ def mlflow_server(
 @pytest.fixture(scope="session")
 def genuine_raw():
     """The whole UCI data set as the data API serves it (ints, strings, NaN for `?`)."""
-    from readmission.config import REPO_ROOT
+    from readmission.config import DATA_CSV
     from readmission.data_api.loading import read_raw_csv
 
-    return read_raw_csv(REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz")
+    return read_raw_csv(DATA_CSV)
 
 
 @pytest.fixture(scope="session")

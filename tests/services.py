@@ -10,172 +10,26 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-VENV_BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(
-    check: Callable[[], bool], *, timeout: float, what: str, process: subprocess.Popen | None = None
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{what} exited with code {process.returncode} before it was ready")
-        try:
-            if check():
-                return
-        except Exception:  # noqa: S110 - not ready yet
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{what} was not ready after {timeout:.0f} s")
-
-
-def http_ok(url: str) -> Callable[[], bool]:
-    return lambda: httpx.get(url, timeout=2).status_code < 500
-
-
-@contextmanager
-def running(
-    cmd: list[str],
-    *,
-    ready: Callable[[], bool],
-    what: str,
-    timeout: float = 60,
-    env: dict[str, str] | None = None,
-    log_path: Path | None = None,
-    stop_signal: int = signal.SIGTERM,
-) -> Iterator[subprocess.Popen]:
-    """Start ``cmd`` in its own process group, wait for ``ready``, stop the group at exit."""
-    log_file = open(log_path or os.devnull, "ab")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        cmd, env={**os.environ, **(env or {})}, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
-        try:
-            wait_until(ready, timeout=timeout, what=what, process=process)
-        except RuntimeError as error:
-            tail = log_path.read_text(errors="replace")[-3000:] if log_path and log_path.exists() else ""
-            raise RuntimeError(f"{error}\n--- {what} log ---\n{tail}") from None
-        yield process
-    finally:
-        stop_process_group(process, stop_signal)
-        log_file.close()
-
-
-def stop_process_group(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, sig)
-        process.wait(timeout=15)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
-
-
-# --------------------------------------------------------------------------- MariaDB
-
-
-@dataclass(frozen=True)
-class MariaDB:
-    host: str
-    port: int
-    user: str
-    password: str
-    socket_path: Path
-
-    def url(self, database: str) -> str:
-        return f"mysql+pymysql://{self.user}:{self.password}@{self.host}:{self.port}/{database}"
-
-    def admin(self, sql: str) -> None:
-        subprocess.run(
-            ["mariadb", f"--socket={self.socket_path}", "-uroot", "-e", sql], check=True, capture_output=True
-        )
-
-    def fresh_database(self, prefix: str = "test") -> str:
-        """Create an empty database with a unique name and return its SQLAlchemy URL."""
-        name = f"{prefix}_{secrets.token_hex(4)}"
-        self.admin(f"CREATE DATABASE `{name}`")
-        return self.url(name)
-
-
-def _mariadb_binary(name: str) -> str:
-    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
-    if path is None:
-        raise RuntimeError(f"{name} not found: install MariaDB with `apt-get install -y mariadb-server` (.ci/run does)")
-    return path
-
-
-@contextmanager
-def mariadb_server(base_dir: Path, extra_args: Sequence[str] = ()) -> Iterator[MariaDB]:
-    """A throwaway MariaDB with its own data folder, port and a password user for TCP (``extra_args``: more
-    server options, e.g. TLS)."""
-    datadir = base_dir / "mariadb"
-    datadir.mkdir(parents=True)
-    shutil.chown(base_dir, "mysql", "mysql")
-    shutil.chown(datadir, "mysql", "mysql")
-    subprocess.run(
-        [
-            _mariadb_binary("mariadb-install-db"),
-            "--user=mysql",
-            f"--datadir={datadir}",
-            "--auth-root-authentication-method=normal",
-            "--skip-test-db",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    port = free_port()
-    sock = datadir / "mysqld.sock"
-    cmd = [
-        _mariadb_binary("mariadbd"),
-        "--no-defaults",
-        "--user=mysql",
-        f"--datadir={datadir}",
-        f"--port={port}",
-        f"--socket={sock}",
-        "--bind-address=127.0.0.1",
-        "--local-infile=1",
-        "--innodb-buffer-pool-size=256M",
-        "--innodb-flush-log-at-trx-commit=2",
-        "--skip-log-bin",
-        "--max-connections=300",
-        *extra_args,
-    ]
-    ping = [_mariadb_binary("mariadb-admin"), f"--socket={sock}", "-uroot", "ping"]
-    with running(
-        cmd,
-        ready=lambda: subprocess.run(ping, capture_output=True).returncode == 0,
-        what="MariaDB",
-        timeout=60,
-        log_path=base_dir / "mariadb.log",
-    ):
-        server = MariaDB("127.0.0.1", port, "readmission", secrets.token_urlsafe(16), sock)
-        server.admin(
-            f"CREATE USER '{server.user}'@'127.0.0.1' IDENTIFIED BY '{server.password}';"
-            f"GRANT ALL PRIVILEGES ON *.* TO '{server.user}'@'127.0.0.1'; FLUSH PRIVILEGES;"
-        )
-        yield server
-
+from readmission.config import DATA_CSV
+from readmission.supervisor import (  # noqa: F401 - the process helpers, re-exported for the tests
+    VENV_BIN,
+    MariaDB,
+    free_port,
+    mariadb_server,
+    mlflow_server_command,
+    running,
+    stop_process_group,
+    wait_until,
+)
+from readmission.supervisor import http_ready as http_ok
 
 # --------------------------------------------------------------------------- S3 (moto_server)
 
@@ -246,8 +100,6 @@ def mlflow_server(mariadb: MariaDB, s3: S3Server, log_dir: Path) -> Iterator[Mlf
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
     }
-    from readmission.platform import mlflow_server_command
-
     cmd = mlflow_server_command(backend, f"s3://{bucket}", port)
     with running(
         cmd,
@@ -265,8 +117,6 @@ def temp_dir(prefix: str) -> Path:
 
 
 # --------------------------------------------------------------------------- batch data API
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -297,7 +147,7 @@ def data_api_server(
     env = {
         "ENVIRONMENT": "local",
         "LOCAL_DIR": str(state_dir / "local"),
-        "DATA_CSV_PATH": str(REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz"),
+        "DATA_CSV_PATH": str(DATA_CSV),
         "DATA_API_HOST": "127.0.0.1",
         "DATA_API_PORT": str(port),
         "DATA_API_STATE_DIR": str(state_dir),

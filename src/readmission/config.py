@@ -24,6 +24,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+DATA_CSV = REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz"
+"""The UCI data set the data API serves (the default of ``DATA_CSV_PATH``)."""
 """The checkout (meaningful for a source install; containers set paths explicitly)."""
 
 
@@ -61,7 +63,7 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
 
     # The batch data API (ec2_api/)
-    data_csv_path: Path = REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz"
+    data_csv_path: Path = DATA_CSV
     data_api_host: str = "127.0.0.1"
     data_api_port: int = 5001
     data_api_state_dir: Path | None = None

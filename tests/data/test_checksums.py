@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import REPO_ROOT
+from readmission.config import REPO_ROOT
 
 pytestmark = pytest.mark.data
 

@@ -11,9 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from readmission.config import DATA_CSV
 from tests import services
-
-CSV_PATH = services.REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz"
 
 
 def strict_loads(body: bytes | str) -> Any:
@@ -48,7 +47,7 @@ def served(data_api: services.DataApi) -> Served:
 @pytest.fixture(scope="session")
 def csv_columns() -> dict[str, list[str]]:
     """The genuine CSV as raw strings by column, the reference the served values are checked against."""
-    with gzip.open(CSV_PATH, "rt", newline="") as handle:
+    with gzip.open(DATA_CSV, "rt", newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader)
         return dict(zip(header, (list(values) for values in zip(*reader, strict=True)), strict=True))

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from readmission import storage
-from readmission.config import REPO_ROOT
+from readmission.config import DATA_CSV
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def genuine_records() -> list[dict]:
     """Every UCI row as the data API serves it (JSON-ready dicts, None for `?`)."""
     from readmission.data_api.loading import load_records
 
-    return load_records(REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz")
+    return load_records(DATA_CSV)
 
 
 @pytest.fixture

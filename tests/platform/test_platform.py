@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from readmission import platform
+from readmission import bringup, supervisor
 from readmission.config import Settings
 from readmission.dagrun import SUMMARY_PREFIX, airflow_env, parse_summary
 
@@ -17,27 +17,27 @@ pytestmark = pytest.mark.unit
 
 
 def test_a_free_default_port_is_kept_and_a_taken_one_replaced() -> None:
-    port = platform.free_port()
-    assert platform.choose_port(port, "x", set()) == port
+    port = supervisor.free_port()
+    assert supervisor.choose_port(port, "x", set()) == port
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken = busy.getsockname()[1]
-        other = platform.choose_port(taken, "x", set())
+        other = supervisor.choose_port(taken, "x", set())
     assert other != taken
 
 
 def test_a_port_is_never_handed_out_twice() -> None:
     handed: set[int] = set()
-    port = platform.free_port()
-    assert platform.choose_port(port, "a", handed) == port
-    assert platform.choose_port(port, "b", handed) != port
+    port = supervisor.free_port()
+    assert supervisor.choose_port(port, "a", handed) == port
+    assert supervisor.choose_port(port, "b", handed) != port
 
 
 def test_explicit_urls_use_the_real_services(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("DATA_API_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:10")
-    up = platform.Platform(Settings(local_dir=tmp_path))
+    up = bringup.Platform(Settings(local_dir=tmp_path))
     assert up.start_data_api() is None
     assert up.start_mlflow() is None
     assert up.children == []
@@ -45,39 +45,39 @@ def test_explicit_urls_use_the_real_services(tmp_path, monkeypatch) -> None:
 
 
 def test_children_run_in_their_own_group_and_stop_with_it(tmp_path) -> None:
-    up = platform.Platform(Settings(local_dir=tmp_path))
-    port = platform.free_port()
+    up = bringup.Platform(Settings(local_dir=tmp_path))
+    port = supervisor.free_port()
     # A parent that starts a grandchild: stopping the group must stop both.
     script = (
         "import subprocess, sys; "
         f"subprocess.Popen([sys.executable, '-m', 'http.server', '{port}', '--bind', '127.0.0.1']).wait()"
     )
     child = up.spawn("web", [sys.executable, "-c", script])
-    up.wait_ready(child, platform.http_ready(f"http://127.0.0.1:{port}/"), timeout=30)
+    up.wait_ready(child, supervisor.http_ready(f"http://127.0.0.1:{port}/"), timeout=30)
     assert os.getpgid(child.process.pid) == child.process.pid
     up.down()
     assert child.process.poll() is not None
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not platform.port_is_free(port):
+    while time.monotonic() < deadline and not supervisor.port_is_free(port):
         time.sleep(0.1)
-    assert platform.port_is_free(port)
+    assert supervisor.port_is_free(port)
     assert (tmp_path / "logs" / "web.log").exists()
 
 
 def test_a_child_that_dies_early_is_reported_with_its_log(tmp_path) -> None:
-    up = platform.Platform(Settings(local_dir=tmp_path))
+    up = bringup.Platform(Settings(local_dir=tmp_path))
     child = up.spawn("broken", [sys.executable, "-c", "import sys; print('no config'); sys.exit(3)"])
-    with pytest.raises(platform.PlatformError, match=r"broken exited with code 3(.|\n)*no config"):
+    with pytest.raises(bringup.PlatformError, match=r"broken exited with code 3(.|\n)*no config"):
         up.wait_ready(child, lambda: False, timeout=30)
     up.down()
 
 
 def test_the_report_lists_every_url_and_the_timings(tmp_path) -> None:
-    up = platform.Platform(Settings(local_dir=tmp_path))
+    up = bringup.Platform(Settings(local_dir=tmp_path))
     up.urls = {"MLflow UI": "http://127.0.0.1:5000", "inference API docs": "http://127.0.0.1:8000/docs"}
     up.champion = "3"
     up.timings = {"total": 200.0, "services": 30.0, "pipeline": 150.0}
-    text = "\n".join(platform.report(up))
+    text = "\n".join(bringup.report(up))
     assert "http://127.0.0.1:5000" in text
     assert "http://127.0.0.1:8000/docs" in text
     assert "version 3" in text

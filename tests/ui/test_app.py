@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from readmission import schema
-from readmission.config import REPO_ROOT, get_settings
+from readmission.config import DATA_CSV, REPO_ROOT, get_settings
 from readmission.ui.i18n import t
 from tests import services
 
@@ -48,7 +48,7 @@ def _risk(at: AppTest) -> float:
 
 
 def _uci_csv(rows: int) -> str:
-    with gzip.open(REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz", "rt") as handle:
+    with gzip.open(DATA_CSV, "rt") as handle:
         return "".join(handle.readline() for _ in range(rows + 1))
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from readmission import schema
-from readmission.config import REPO_ROOT
+from readmission.config import DATA_CSV, REPO_ROOT
 from tests import services
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -94,7 +94,7 @@ def test_submit_form_and_read_the_risk(page, ui_url):
 def test_batch_page_scores_a_csv(page, ui_url, tmp_path: Path):
     import gzip
 
-    with gzip.open(REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz", "rt") as handle:
+    with gzip.open(DATA_CSV, "rt") as handle:
         lines = [handle.readline() for _ in range(201)]
     csv_path = tmp_path / "patients.csv"
     csv_path.write_text("".join(lines))

@@ -7,7 +7,7 @@ import gzip
 import pytest
 
 from readmission import schema, validation
-from readmission.config import REPO_ROOT
+from readmission.config import DATA_CSV
 from readmission.ui import batch, form, i18n
 
 pytestmark = pytest.mark.unit
@@ -84,7 +84,7 @@ def test_spanish_and_english_differ_where_it_matters():
 
 def test_csv_rows_become_valid_raw_records():
     """The first 2,000 genuine rows read by the UI are exactly what the schema accepts."""
-    with gzip.open(REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz", "rt") as handle:
+    with gzip.open(DATA_CSV, "rt") as handle:
         text = "".join(handle.readline() for _ in range(2001))
     records = batch.to_records(batch.read_csv(text.encode()))
     assert len(records) == 2000

@@ -21,25 +21,25 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Start the data API and MLflow, run the DAG until a champion exists, then serve it (Ctrl-C stops all)."""
-        from readmission import platform
+        from readmission import bringup
         from readmission.config import get_settings
 
         settings = get_settings()
 
-        def on_ready(up: platform.Platform) -> None:
-            for line in platform.report(up):
+        def on_ready(up: bringup.Platform) -> None:
+            for line in bringup.report(up):
                 typer.echo(line)
             if not exit_when_ready:
                 typer.echo("Press Ctrl-C to stop everything.")
 
         try:
-            platform.run(
+            bringup.run(
                 settings,
                 airflow_ui=settings.airflow_ui if airflow_ui is None else airflow_ui,
                 batches=batches,
                 exit_when_ready=exit_when_ready,
                 on_ready=on_ready,
             )
-        except platform.PlatformError as error:
+        except bringup.PlatformError as error:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(1) from None

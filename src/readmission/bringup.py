@@ -6,8 +6,8 @@ migrated; then the pipeline DAG runs once with ``dag.test()`` in a subprocess
 (``readmission.dagrun``), ingesting every batch the source serves, until the
 registry has a ``champion``; then the inference API (``readmission serve``), the
 clinician app (``readmission ui``) and, with ``AIRFLOW_UI=1``, ``airflow
-standalone`` start. Each child runs in its own process group with its log under
-``LOCAL_DIR/logs`` and is stopped with that group.
+standalone`` start. Each child runs in its own process group (``readmission.supervisor``)
+with its log under ``LOCAL_DIR/logs`` and is stopped with that group.
 
 Setting ``DATA_API_URL`` or ``MLFLOW_TRACKING_URI`` uses that service instead
 of starting one; database and S3 variables pass through to every child.
@@ -24,7 +24,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -37,78 +36,24 @@ from typing import IO, Any
 import httpx
 
 from readmission.config import REPO_ROOT, Settings
+from readmission.dagrun import airflow_env, parse_summary
+from readmission.supervisor import (
+    VENV_BIN,
+    ServiceError,
+    choose_port,
+    http_ready,
+    mlflow_server_command,
+    start_in_group,
+    stop_process_group,
+    tail,
+    wait_until,
+)
 
 logger = logging.getLogger(__name__)
 
-VENV_BIN = Path(sys.executable).parent
 
-
-def mlflow_server_command(backend_store_uri: str, artifacts_destination: str, port: int) -> list[str]:
-    """``mlflow server`` on loopback with one worker (run it with MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false)."""
-    return [
-        str(VENV_BIN / "mlflow"), "server",
-        "--backend-store-uri", backend_store_uri,
-        "--artifacts-destination", artifacts_destination,
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-    ]  # fmt: skip
-
-
-class PlatformError(RuntimeError):
+class PlatformError(ServiceError):
     """A service could not start, or the pipeline produced no champion."""
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-        return True
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def choose_port(preferred: int, what: str, taken: set[int] | None = None) -> int:
-    """``preferred`` when it is free (and not already handed out), else a free port (logged)."""
-    taken = taken if taken is not None else set()
-    if preferred not in taken and port_is_free(preferred):
-        taken.add(preferred)
-        return preferred
-    port = free_port()
-    while port in taken:
-        port = free_port()
-    taken.add(port)
-    logger.warning("port %d for %s is taken: using %d", preferred, what, port)
-    return port
-
-
-def http_ready(url: str, *, ok: Callable[[httpx.Response], bool] | None = None) -> Callable[[], bool]:
-    def check() -> bool:
-        try:
-            response = httpx.get(url, timeout=2)
-        except httpx.HTTPError:
-            return False
-        return ok(response) if ok else response.status_code < 500
-
-    return check
-
-
-def command_names() -> set[str]:
-    """The `readmission` subcommands installed in this checkout (serve, ui... when they exist)."""
-    import typer
-
-    from readmission.cli import app
-
-    group = typer.main.get_command(app)
-    return set(getattr(group, "commands", {}))
 
 
 # --------------------------------------------------------------------------- children
@@ -127,26 +72,10 @@ class Child:
         return self.process.poll() is None
 
     def log_tail(self, chars: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
+        return tail(self.log_path, chars)
 
     def stop(self, timeout: float | None = None) -> None:
-        timeout = self.stop_timeout if timeout is None else timeout
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, self.stop_signal)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                logger.warning("%s did not stop in %.0f s: killing it", self.name, timeout)
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
-        # Leftovers of the group (e.g. gunicorn or uvicorn workers) go too.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+        stop_process_group(self.process, self.stop_signal, self.stop_timeout if timeout is None else timeout)
         if self.log_file is not None:
             self.log_file.close()
 
@@ -189,33 +118,17 @@ class Platform:
 
     def spawn(self, name: str, cmd: list[str], *, env: dict[str, str] | None = None, stop_signal: int = 15) -> Child:
         log_path = self.log_dir / f"{name}.log"
-        log_file = open(log_path, "ab")  # noqa: SIM115 - closed by Child.stop
-        process = subprocess.Popen(
-            cmd,
-            env={**self.env, **(env or {})},
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            cwd=REPO_ROOT,
-        )
+        process, log_file = start_in_group(cmd, env={**self.env, **(env or {})}, log_path=log_path, cwd=REPO_ROOT)
         child = Child(name, process, log_path, stop_signal, log_file)
         self.children.append(child)
         logger.info("started %s (pid %d), log %s", name, process.pid, log_path)
         return child
 
     def wait_ready(self, child: Child, check: Callable[[], bool], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not child.alive():
-                raise PlatformError(
-                    f"{child.name} exited with code {child.process.returncode} before it was ready; "
-                    f"its log ({child.log_path}) ends with:\n{child.log_tail()}"
-                )
-            if check():
-                return
-            time.sleep(0.25)
-        raise PlatformError(f"{child.name} was not ready after {timeout:.0f} s; see {child.log_path}")
+        try:
+            wait_until(check, timeout=timeout, what=child.name, process=child.process, log_tail=child.log_tail)
+        except ServiceError as error:
+            raise PlatformError(f"{error}\n(log: {child.log_path})") from None
 
     def port(self, preferred: int, what: str) -> int:
         return choose_port(preferred, what, self._ports)
@@ -265,9 +178,6 @@ class Platform:
         return child, http_ready(url + "/-/ready")
 
     def start_api(self) -> None:
-        if "serve" not in command_names():
-            logger.warning("`readmission serve` does not exist yet: the inference API is not started")
-            return
         port = self.port(self.settings.api_port, "the inference API")
         url = f"http://127.0.0.1:{port}"
         self.env.update({"API_URL": url, "API_PORT": str(port), "API_HOST": "127.0.0.1"})
@@ -278,9 +188,6 @@ class Platform:
         self.urls["inference API metrics"] = url + "/metrics"
 
     def start_ui(self) -> None:
-        if "ui" not in command_names():
-            logger.warning("`readmission ui` does not exist yet: the clinician app is not started")
-            return
         port = self.port(self.settings.streamlit_port, "the clinician app")
         url = f"http://127.0.0.1:{port}"
         child = self.spawn("streamlit", [str(VENV_BIN / "readmission"), "ui", "--port", str(port)])
@@ -288,8 +195,6 @@ class Platform:
         self.urls["clinician app (Streamlit)"] = url
 
     def start_airflow(self) -> None:
-        from readmission.dagrun import airflow_env
-
         port = self.port(self.settings.airflow_port, "the Airflow UI")
         url = f"http://127.0.0.1:{port}"
         env = {
@@ -325,8 +230,6 @@ class Platform:
 
     def run_pipeline(self, conf: dict[str, Any]) -> dict[str, Any]:
         """One DAG run (``dag.test()``) in a subprocess; its summary. Task starts are logged as they happen."""
-        from readmission.dagrun import parse_summary
-
         cmd = [sys.executable, "-m", "readmission.dagrun", "--conf", json.dumps(conf)]
         child = self.spawn("pipeline", cmd)
         child.stop_timeout = 5  # a task busy in native code ignores SIGTERM: do not wait for it long
@@ -345,7 +248,7 @@ class Platform:
         return summary
 
     def champion_version(self) -> str | None:
-        from mlflow import MlflowClient
+        from mlflow import MlflowClient  # mlflow takes seconds to import: only once the services are up
         from mlflow.exceptions import MlflowException
 
         client = MlflowClient(self.env.get("MLFLOW_TRACKING_URI") or self.settings.resolved_mlflow_tracking_uri)
