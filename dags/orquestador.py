@@ -204,7 +204,7 @@ def mlops_diabetes_pipeline() -> None:
     def promote(registered: Any) -> dict[str, Any]:
         from readmission import pipeline
 
-        return pipeline.promote(registered["version"])
+        return pipeline.promote_if_better(registered["version"])
 
     @task
     @observed

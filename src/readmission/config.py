@@ -23,6 +23,8 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from readmission.schema import Target
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_CSV = REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz"
 """The UCI data set the data API serves (the default of ``DATA_CSV_PATH``)."""
@@ -82,7 +84,7 @@ class Settings(BaseSettings):
     database_ssl_ca: str | None = Field(
         default=None, description="CA bundle (PEM) for TLS to MySQL: server certificate and host name verified"
     )
-    readmission_target: Literal["any", "within_30_days"] = "any"
+    readmission_target: Target = "any"
     top_specialties: int = Field(default=10, ge=1)
     dataset_uri: str | None = None
     s3_endpoint_url: str | None = None

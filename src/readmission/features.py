@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,6 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from readmission import schema
 
-Target = Literal["any", "within_30_days"]
 UNKNOWN = "Unknown"
 MISSING_DIAGNOSIS = "Missing"
 
@@ -301,7 +300,7 @@ class CleanResult:
     """Encounters ending in death or hospice, which cannot be readmitted."""
 
 
-TARGETS: tuple[Target, ...] = ("any", "within_30_days")
+TARGETS: tuple[schema.Target, ...] = ("any", "within_30_days")
 """Both outcomes are trained, registered and served on every run."""
 OUTCOME_DEFINITIONS: dict[str, str] = {
     "any": "readmitted at any time after discharge (within 30 days or later: <30 or >30)",
@@ -309,13 +308,13 @@ OUTCOME_DEFINITIONS: dict[str, str] = {
 }
 
 
-def label(readmitted: pd.Series, target: Target) -> pd.Series:
+def label(readmitted: pd.Series, target: schema.Target) -> pd.Series:
     """1 when the encounter counts as a readmission for ``target``."""
     positive = ("<30", ">30") if target == "any" else ("<30",)
     return readmitted.isin(positive).astype(int)
 
 
-def clean(raw: pd.DataFrame, target: Target = "any") -> CleanResult:
+def clean(raw: pd.DataFrame, target: schema.Target = "any") -> CleanResult:
     """``diabetes_clean`` rows from validated raw rows (the 50 UCI columns)."""
     discharge = pd.to_numeric(raw["discharge_disposition_id"])
     keep = ~discharge.isin(sorted(schema.NOT_READMITTABLE_DISCHARGE_IDS))

@@ -33,10 +33,27 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pandas as pd
 
-from readmission import datasets, modeling, monitoring, pushmetrics, registry, tracking
+from readmission import (
+    datasets,
+    export,
+    features,
+    ingest,
+    modeling,
+    monitoring,
+    pushmetrics,
+    registry,
+    schema,
+    split,
+    storage,
+    tracking,
+)
 from readmission.config import Settings, get_settings
+from readmission.data_source import DataSourceClient
+from readmission.export import DatasetError, Location
+from readmission.ingest import IngestResult
 from readmission.modeling import TrainResult
 
 logger = logging.getLogger(__name__)
@@ -48,12 +65,14 @@ class NothingToDo(Exception):  # noqa: N818 - reads as a reason, not an error
     """This run has nothing to do (the source is stopped or exhausted); the DAG skips it."""
 
 
+class NoRawDataError(Exception):
+    """``diabetes_raw`` is empty: ingest batches first."""
+
+
 # --------------------------------------------------------------------------- staging I/O
 
 
 def _location(settings: Settings) -> Any:
-    from readmission.export import Location
-
     return Location(settings.resolved_staging_uri, settings.s3_endpoint_url)
 
 
@@ -107,8 +126,6 @@ def check_source(settings: Settings | None = None) -> dict[str, Any]:
 
 
 def _client(settings: Settings) -> Any:
-    from readmission.data_source import DataSourceClient
-
     return DataSourceClient.from_settings(settings)
 
 
@@ -125,8 +142,6 @@ class FetchPlan:
 
 def plan_fetch(batches: int, settings: Settings | None = None) -> FetchPlan:
     """The next ``batches`` batch numbers the source serves that are not in ``ingestion_log``."""
-    from readmission import ingest, storage
-
     settings = settings or get_settings()
     with _client(settings) as client:
         meta = client.batches()
@@ -136,13 +151,25 @@ def plan_fetch(batches: int, settings: Settings | None = None) -> FetchPlan:
     return FetchPlan(available, int(meta["total_batches"]), sorted(done), pending[:batches])
 
 
+def ingest_next(settings: Settings | None = None) -> IngestResult | None:
+    """``readmission ingest --next``: the first batch of :func:`plan_fetch`, fetched and ingested (no staging).
+
+    None when every batch the source serves is already ingested.
+    """
+    settings = settings or get_settings()
+    plan = plan_fetch(1, settings)
+    if not plan.pending:
+        logger.info("no batch to ingest: batches 1-%d are already ingested", plan.available)
+        return None
+    with _client(settings) as client:
+        return ingest.ingest_batch(storage.raw_engine(settings.resolved_raw_database_url), client, plan.pending[0])
+
+
 def _plan_uri(run_id: str, settings: Settings) -> str:
     return staging_uri("runs", _run_key(run_id) + ".json", settings=settings)
 
 
 def _recorded_plan(run_id: str | None, settings: Settings) -> list[int] | None:
-    from readmission.export import DatasetError
-
     if run_id is None:
         return None
     try:
@@ -194,8 +221,6 @@ def fetch_batch(
 
 def store_raw(staged: list[str], settings: Settings | None = None) -> dict[str, Any]:
     """Ingest each staged batch into ``diabetes_raw`` (validate, quarantine, insert-ignore, log)."""
-    from readmission import ingest, storage
-
     settings = settings or get_settings()
     engine = storage.raw_engine(settings.resolved_raw_database_url)
 
@@ -234,27 +259,31 @@ def check_drift(staged: list[str], force_retrain: bool = False, settings: Settin
 
 def clean_transform(settings: Settings | None = None, *, run_id: str | None = None) -> dict[str, Any]:
     """Clean the whole raw table and stage the clean rows as Parquet (under the run's id); the URI and counts."""
-    from readmission import export, features, schema, storage
+    from readmission import export, features, schema
 
     settings = settings or get_settings()
-    raw = storage.read_table(storage.raw_engine(settings.resolved_raw_database_url), storage.diabetes_raw)
+    raw_engine = storage.raw_engine(settings.resolved_raw_database_url)
+    raw = storage.read_table(raw_engine, storage.diabetes_raw)
     if raw.empty:
-        from readmission.prepare import NoRawDataError
-
-        raise NoRawDataError("diabetes_raw is empty: ingest at least one batch before cleaning")
+        raise NoRawDataError("diabetes_raw is empty: run `readmission ingest` first")
     raw = raw.sort_values("encounter_id", kind="stable").reset_index(drop=True)
     result = features.clean(raw[list(schema.COLUMN_NAMES)], settings.readmission_target)
     clean = result.frame[list(features.CLEAN_COLUMNS)]
     uri = staging_uri("runs", _run_key(run_id), CLEAN_STAGING_NAME, settings=settings)
     write_bytes(uri, export.to_parquet(clean), settings)
+    quarantined = storage.count_rows(raw_engine, storage.quarantine)
     logger.info("%d clean rows staged at %s (%d death/hospice excluded)", len(clean), uri, result.excluded)
-    return {"uri": uri, "raw_rows": len(raw), "clean_rows": len(clean), "excluded": result.excluded}
+    return {
+        "uri": uri,
+        "raw_rows": len(raw),
+        "clean_rows": len(clean),
+        "excluded": result.excluded,
+        "quarantined": quarantined,
+    }
 
 
 def store_clean(uri: str, settings: Settings | None = None) -> dict[str, Any]:
     """Replace ``diabetes_clean`` with the staged clean rows (one transaction)."""
-    from readmission import storage
-
     settings = settings or get_settings()
     frame = pd.read_parquet(io.BytesIO(read_bytes(uri, settings)))
     engine = storage.clean_engine(settings.resolved_clean_database_url)
@@ -267,8 +296,6 @@ def store_clean(uri: str, settings: Settings | None = None) -> dict[str, Any]:
 
 def create_splits(settings: Settings | None = None) -> dict[str, int]:
     """Rebuild ``train_data``/``validation_data``/``test_data`` from ``diabetes_clean`` (patient-grouped)."""
-    from readmission import split, storage
-
     settings = settings or get_settings()
     engine = storage.clean_engine(settings.resolved_clean_database_url)
     clean = storage.read_table(engine, storage.clean_table(storage.CLEAN_TABLE))
@@ -283,8 +310,6 @@ def create_splits(settings: Settings | None = None) -> dict[str, int]:
 
 def export_splits(settings: Settings | None = None) -> dict[str, Any]:
     """Export the split tables as Parquet with a manifest to ``DATASET_URI``; the manifest URI and version."""
-    from readmission import export, storage
-
     settings = settings or get_settings()
     engine = storage.clean_engine(settings.resolved_clean_database_url)
     parts = {
@@ -303,6 +328,27 @@ def export_splits(settings: Settings | None = None) -> dict[str, Any]:
         "data_version": manifest["data_version"],
         "rows": {name: entry["rows"] for name, entry in manifest["splits"].items()},
     }
+
+
+def prepare(settings: Settings | None = None) -> dict[str, Any]:
+    """``readmission prepare``: the data steps in the DAG's order (clean, store, split, export); a summary."""
+    settings = settings or get_settings()
+    cleaned = clean_transform(settings)
+    store_clean(cleaned["uri"], settings)
+    splits = create_splits(settings)
+    exported = export_splits(settings)
+    summary = {
+        "raw": cleaned["raw_rows"],
+        "excluded": cleaned["excluded"],
+        "clean": cleaned["clean_rows"],
+        "splits": splits,
+        "quarantined": cleaned["quarantined"],
+        "target": settings.readmission_target,
+        "data_version": exported["data_version"],
+        "manifest_uri": exported["manifest_uri"],
+    }
+    logger.info("prepared: %s", summary)
+    return summary
 
 
 # --------------------------------------------------------------------------- training / registry
@@ -354,7 +400,7 @@ def register_best(run_id: str, model_uri: str, settings: Settings | None = None)
     return {"model_name": settings.model_name, "version": version, "run_id": run_id}
 
 
-def promote(version: str, settings: Settings | None = None) -> dict[str, Any]:
+def promote_if_better(version: str, settings: Settings | None = None) -> dict[str, Any]:
     """Move ``champion`` to ``version`` only when it beats the champion on the same validation rows."""
     decision = registry.promote_if_better(version, settings=settings or get_settings())
     return {key: value for key, value in decision.items() if isinstance(value, (str, int, float, bool, type(None)))}
@@ -368,7 +414,7 @@ def train_register_promote(
     out = train_models(manifest_uri, settings)
     out["version"] = register_best(out["run_id"], out["model_uri"], settings)["version"]
     if promote_model:
-        out["promotion"] = promote(out["version"], settings)
+        out["promotion"] = promote_if_better(out["version"], settings)
     return out
 
 
@@ -385,8 +431,6 @@ def finish_run(succeeded: bool, decision: dict[str, Any] | None = None, settings
 
 def signal_services(promoted: bool = True, settings: Settings | None = None) -> dict[str, Any]:
     """Ask the inference API to reload its model; an API that is down is a warning, not a failure."""
-    import httpx
-
     settings = settings or get_settings()
     url = settings.api_url.rstrip("/") + "/reload-model"
     if not promoted:

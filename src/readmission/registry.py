@@ -183,7 +183,9 @@ def promote_if_better(
     }
 
 
-def promote(version: str, *, settings: Settings | None = None, reason: str = "forced by operator") -> dict[str, Any]:
+def force_champion(
+    version: str, *, settings: Settings | None = None, reason: str = "forced by operator"
+) -> dict[str, Any]:
     """Operator override: make ``version`` champion whatever its metrics (tagged ``forced_promotion``).
 
     The version must load (``model_loader``): a refused model never becomes champion.

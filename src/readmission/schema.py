@@ -14,12 +14,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from importlib import resources
+from typing import Literal
 
 MISSING_MARKER = "?"
 """How the CSV writes a missing value."""
 
 UNKNOWN_GENDER = "Unknown/Invalid"
 """The gender value the data uses for 'not recorded'."""
+
+Target = Literal["any", "within_30_days"]
+"""What ``label`` = 1 means: readmitted at all (``<30`` or ``>30``), or within 30 days (``<30``)."""
 
 
 class Kind(StrEnum):

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from readmission import ingest, schema, storage, validation
+from readmission import ingest, pipeline, schema, storage, validation
+from readmission.config import Settings
 from readmission.data_source import DataSourceClient, DataSourceUnavailableError
 from tests import services
 
@@ -184,7 +185,8 @@ def test_batches_come_from_the_real_data_api(dbs, data_api):
     with DataSourceClient(data_api.url, timeout=30, retries=1) as client:
         assert client.total_batches() == 7
         first = ingest.ingest_batch(dbs.raw, client, 1)
-        nxt = ingest.ingest_next(dbs.raw, client)  # batch 1 is the current one: nothing new
+        settings = Settings(raw_database_url=dbs.raw_url, data_api_url=data_api.url)
+        nxt = pipeline.ingest_next(settings)  # batch 1 is the current one: nothing new
         again = ingest.ingest_batch(dbs.raw, client, 1)
     assert (first.received, first.inserted, first.quarantined) == (15_000, 15_000, 0)
     assert nxt is None

@@ -114,7 +114,7 @@ def test_first_becomes_champion_and_worse_is_not_promoted(settings, first, decis
 
 def test_forced_promote_then_rollback(settings, first, decisions) -> None:
     worse = decisions["worse"]["version"]
-    result = registry.promote(worse, settings=settings)
+    result = registry.force_champion(worse, settings=settings)
     c = client(settings)
     assert result["champion"] == worse
     assert c.get_model_version_by_alias(settings.model_name, "champion").version == worse
@@ -127,7 +127,7 @@ def test_forced_promote_then_rollback(settings, first, decisions) -> None:
     with pytest.raises(registry.RegistryError, match="no previous champion"):
         registry.rollback(settings=settings)
     with pytest.raises(registry.RegistryError, match="no version 999"):
-        registry.promote("999", settings=settings)
+        registry.force_champion("999", settings=settings)
     unknown = settings.model_copy(update={"model_name": f"unknown-{secrets.token_hex(3)}"})
     with pytest.raises(registry.RegistryError, match="not registered"):
         registry.rollback(settings=unknown)

@@ -68,7 +68,7 @@ def test_a_hostile_champion_is_refused_and_the_previous_one_keeps_serving(
     with pytest.raises(registry.RegistryError, match=r"\(champion\) is refused"):
         registry.promote_if_better(good, validation, settings=settings)
     with pytest.raises(registry.RegistryError, match="refused"):
-        registry.promote(hostile["cloudpickle"], settings=settings)
+        registry.force_champion(hostile["cloudpickle"], settings=settings)
     assert not marker.exists()
     assert registry.alias_version(registry_client(uri), name, "champion") == hostile["skops"]
 

@@ -44,7 +44,7 @@ def ingest(
     import sqlalchemy as sa
 
     from readmission import ingest as ingest_module
-    from readmission import storage
+    from readmission import pipeline, storage
     from readmission.data_source import DataSourceClient, DataSourceError, DataSourceUnavailableError
 
     if sum((batch is not None, next_, all_)) != 1:
@@ -55,7 +55,7 @@ def ingest(
             if batch is not None:
                 results = [ingest_module.ingest_batch(engine, client, batch)]
             elif next_:
-                one = ingest_module.ingest_next(engine, client)
+                one = pipeline.ingest_next()
                 results = [one] if one else []
             else:
                 results = ingest_module.ingest_all(engine, client, again=again)
@@ -81,12 +81,12 @@ def prepare() -> None:
     """Rebuild diabetes_clean and the splits from diabetes_raw and export them to DATASET_URI."""
     import sqlalchemy as sa
 
+    from readmission import pipeline
     from readmission.export import DatasetError
-    from readmission.prepare import NoRawDataError, prepare_from_settings
 
     try:
-        result = prepare_from_settings()
-    except NoRawDataError as error:
+        result = pipeline.prepare()
+    except pipeline.NoRawDataError as error:
         raise _fail(str(error), EXIT_NO_DATA) from None
     except DatasetError as error:
         raise _fail(str(error), EXIT_SOURCE_ERROR) from None
@@ -94,7 +94,7 @@ def prepare() -> None:
         raise _fail(
             f"database error: {error.__class__.__name__}: {getattr(error, 'orig', None) or error}", EXIT_DATABASE
         ) from None
-    _print(result.summary())
+    _print(result)
 
 
 def register(app: typer.Typer) -> None:

@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
         from readmission import registry
 
         try:
-            result = registry.promote(version) if version else registry.promote_if_better()
+            result = registry.force_champion(version) if version else registry.promote_if_better()
         except registry.RegistryError as error:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(1) from None
