@@ -40,6 +40,7 @@ lint: install secrets ## ruff (lint + format check), mypy and the secret scanner
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 secrets: install ## detect-secrets over every tracked file: a finding not in .secrets.baseline fails
 	@tmp=$$(mktemp); cp .secrets.baseline $$tmp; \

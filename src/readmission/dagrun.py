@@ -44,7 +44,7 @@ def airflow_env(settings: Settings, dags_folder: Path | None = None) -> dict[str
 
 
 def _migrate_if_needed() -> None:
-    from airflow.utils import db
+    from airflow.utils import db  # airflow reads AIRFLOW_* at import: only in the run's own process
 
     db.upgradedb()
 
@@ -57,7 +57,7 @@ def run_once(
     The same ``logical_date`` re-runs that run (its task instances are cleared first);
     ``mark_success`` is a regex of task ids marked successful instead of run.
     """
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow.dag_processing.dagbag import DagBag  # airflow reads AIRFLOW_* at import (see above)
 
     _migrate_if_needed()
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
@@ -68,7 +68,7 @@ def run_once(
     # again re-runs that very run (dag.test clears and replaces it) instead of starting a new one.
     when = logical_date or datetime.now(UTC)
     dag_run = dag.test(run_conf=conf, logical_date=when, run_after=when, mark_success_pattern=mark_success)
-    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.taskinstance import TaskInstance  # airflow reads AIRFLOW_* at import (see above)
     from airflow.utils.session import create_session
 
     with create_session() as session:

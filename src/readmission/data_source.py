@@ -11,12 +11,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
-if TYPE_CHECKING:
-    from readmission.config import Settings
+from readmission.config import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +53,6 @@ class DataSourceClient:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> DataSourceClient:
-        from readmission.config import get_settings
-
         settings = settings or get_settings()
         return cls(settings.data_api_url, timeout=settings.http_timeout_seconds, retries=settings.http_retries)
 

@@ -480,7 +480,7 @@ def save_plots(
     folder: Path, y: np.ndarray, proba: np.ndarray, threshold: float, importance: pd.DataFrame, prefix: str = "test"
 ) -> list[Path]:
     """ROC, PR, calibration, confusion matrix and permutation-importance PNGs (matplotlib Agg)."""
-    import matplotlib
+    import matplotlib  # matplotlib takes a second to import: only when plots are saved
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -52,7 +52,7 @@ class Location:
         return "/".join([self.uri.rstrip("/"), *parts])
 
     def _s3(self) -> Any:
-        import boto3
+        import boto3  # boto3 takes a second to import: only for s3:// locations
 
         return boto3.client("s3", endpoint_url=self.s3_endpoint_url or None)
 
@@ -113,7 +113,7 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 def to_parquet(frame: pd.DataFrame) -> bytes:
     """Deterministic Parquet bytes of ``frame`` (no index)."""
-    import pyarrow as pa
+    import pyarrow as pa  # pyarrow takes a second to import: only when a file is written or read
     import pyarrow.parquet as pq
 
     buffer = io.BytesIO()
@@ -174,7 +174,7 @@ def read_manifest(uri: str, *, s3_endpoint_url: str | None = None) -> dict[str, 
 
 def load_split(manifest: Mapping[str, Any], name: str, *, s3_endpoint_url: str | None = None) -> pd.DataFrame:
     """One split of a manifest as a DataFrame, after checking its SHA-256."""
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # pyarrow takes a second to import: only when a file is read
 
     try:
         entry = manifest["splits"][name]

@@ -107,7 +107,7 @@ def check_source(settings: Settings | None = None) -> dict[str, Any]:
     settings = settings or get_settings()
     states: dict[str, str] = {}
     if settings.instance_ids:
-        import boto3
+        import boto3  # boto3 is slow to import: only when the source is an EC2 instance
 
         from readmission.aws.instances import instance_states
 

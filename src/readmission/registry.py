@@ -15,14 +15,19 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+import mlflow
+import mlflow.sklearn
 import numpy as np
 import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from sklearn.metrics import roc_auc_score
 
 from readmission import datasets, evaluation, schema, tracking
 from readmission.config import Settings, get_settings
+from readmission.model_loader import ModelRefusedError, load_registered
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
     from sklearn.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
@@ -44,8 +49,6 @@ def _now() -> str:
 
 def register_version(client: MlflowClient, name: str, model_uri: str, *, run_id: str, tags: dict[str, str]) -> str:
     """Register ``model_uri`` as a new version of ``name`` with ``tags`` and the alias ``challenger``."""
-    import mlflow
-
     version = mlflow.register_model(model_uri, name, tags={**tags, "run_id": run_id}).version
     client.set_registered_model_alias(name, CHALLENGER, str(version))
     logger.info("registered %s version %s as %s", name, version, CHALLENGER)
@@ -76,8 +79,6 @@ def register_run(client: MlflowClient, name: str, run_id: str, model_uri: str) -
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
     """The version behind ``alias``, or None."""
-    from mlflow.exceptions import MlflowException
-
     try:
         return str(client.get_model_version_by_alias(name, alias).version)
     except MlflowException:
@@ -85,8 +86,6 @@ def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
 
 
 def _history(client: MlflowClient, name: str) -> list[str]:
-    from mlflow.exceptions import MlflowException
-
     try:
         value = client.get_registered_model(name).tags.get(HISTORY_TAG, "")
     except MlflowException as error:
@@ -111,16 +110,12 @@ def load_model(name: str, ref: str) -> Pipeline:
     Read by ``model_loader`` (skops with the package's allow-list): a pickle model or one
     holding untrusted types raises ``model_loader.ModelRefusedError`` before any of it runs.
     """
-    from readmission.model_loader import load_registered
-
     pipeline: Pipeline = load_registered(name, ref).pipeline
     return pipeline
 
 
 def _load_checked(client: MlflowClient, name: str, version: str, role: str) -> Pipeline:
     """``load_model`` for promotion: a refused version is tagged, logged and raised as a ``RegistryError``."""
-    from readmission.model_loader import ModelRefusedError
-
     try:
         return load_model(name, version)
     except ModelRefusedError as error:
@@ -130,8 +125,6 @@ def _load_checked(client: MlflowClient, name: str, version: str, role: str) -> P
 
 
 def validation_auc(pipeline: Pipeline, validation: pd.DataFrame) -> float:
-    from sklearn.metrics import roc_auc_score
-
     proba = pipeline.predict_proba(validation[list(schema.INPUT_COLUMNS)])[:, 1]
     return float(roc_auc_score(np.asarray(validation["label"]), proba))
 
@@ -190,8 +183,6 @@ def force_champion(
 
     The version must load (``model_loader``): a refused model never becomes champion.
     """
-    from mlflow.exceptions import MlflowException
-
     settings = settings or get_settings()
     client = tracking.configure(settings)
     name = settings.model_name

@@ -29,6 +29,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from readmission import schema
+from readmission.config import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -254,8 +255,6 @@ def _guard_local_files() -> bool:
 
 def raw_engine(url: str | None = None) -> sa.Engine:
     """The raw database engine with its tables created (``RAW_DATABASE_URL`` by default)."""
-    from readmission.config import get_settings
-
     settings = get_settings()
     engine = get_engine(url or settings.resolved_raw_database_url, settings.database_ssl_ca)
     raw_metadata.create_all(engine)
@@ -264,8 +263,6 @@ def raw_engine(url: str | None = None) -> sa.Engine:
 
 def clean_engine(url: str | None = None) -> sa.Engine:
     """The clean database engine with its tables created (``CLEAN_DATABASE_URL`` by default)."""
-    from readmission.config import get_settings
-
     settings = get_settings()
     engine = get_engine(url or settings.resolved_clean_database_url, settings.database_ssl_ca)
     clean_metadata().create_all(engine)
@@ -400,8 +397,9 @@ def _raise_on_warnings(cursor: Any, table: sa.Table, rows: int, inserted: int) -
 
 def _plain_csv(arrow: Any, path: str) -> bool:
     """Write ``arrow`` unquoted with ``\\N`` for NULL; False when a value needs quoting or escaping."""
-    import pyarrow as pa
+    import pyarrow as pa  # pyarrow takes a second to import: only for a MySQL bulk load
     import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
 
     columns = []
     for column in arrow.columns:
@@ -412,8 +410,6 @@ def _plain_csv(arrow: Any, path: str) -> bool:
             column = pc.fill_null(column if is_text else pc.cast(column, pa.string()), "\\N")
         columns.append(column)
     try:
-        import pyarrow.csv as pacsv
-
         pacsv.write_csv(
             pa.table(columns, names=arrow.column_names),
             path,
@@ -444,7 +440,7 @@ def bulk_file(table: sa.Table, frame: pd.DataFrame, dialect: sa.Dialect) -> Bulk
     Plain CSV with ``\\N`` for NULL when no value needs quoting (validated raw rows never
     do); otherwise quoted CSV where an empty field means NULL.
     """
-    import pyarrow as pa
+    import pyarrow as pa  # pyarrow takes a second to import: only for a MySQL bulk load
     import pyarrow.csv as pacsv
 
     preparer = dialect.identifier_preparer

@@ -1,4 +1,4 @@
-"""MLflow set-up: tracking and registry URI, telemetry off, the experiment.
+"""MLflow set-up: tracking and registry URI, the experiment (telemetry is off: ``readmission/__init__``).
 
 What a training run logs, and the format of the logged model, are in
 ``readmission.modeling.run_log``.
@@ -8,26 +8,21 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING
+
+import mlflow
+from mlflow import MlflowClient
 
 from readmission.config import Settings, get_settings
-
-if TYPE_CHECKING:
-    from mlflow import MlflowClient
 
 logger = logging.getLogger(__name__)
 
 
 def configure(settings: Settings | None = None) -> MlflowClient:
-    """Point MLflow at ``MLFLOW_TRACKING_URI`` (or the local sqlite store), telemetry off, experiment set."""
+    """Point MLflow at ``MLFLOW_TRACKING_URI`` (or the local sqlite store) and set the experiment."""
     settings = settings or get_settings()
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     # requirements are explicit (pip_requirements): never depend on a uv project found in the cwd
     os.environ.setdefault("MLFLOW_UV_AUTO_DETECT", "false")
     os.environ.update(settings.mlflow_environment())  # artifact endpoint, basic-auth user (MLflow reads both)
-    import mlflow  # after the environment above: mlflow reads it when it starts
-    from mlflow import MlflowClient
-
     uri = settings.resolved_mlflow_tracking_uri
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)

@@ -107,7 +107,7 @@ class Clients:
 
     @classmethod
     def for_region(cls, region: str) -> Clients:
-        import boto3
+        import boto3  # slow to import: only when real clients are built (tests pass moto's)
 
         session = boto3.session.Session(region_name=region)
         return cls(

@@ -28,7 +28,7 @@ class Transition:
 def _ec2_client(client: Any | None) -> Any:
     if client is not None:
         return client
-    import boto3
+    import boto3  # slow to import: a Lambda or test that passes its client never pays for it
 
     return boto3.client("ec2")
 

@@ -18,14 +18,14 @@ Region = Annotated[str | None, typer.Option(help="AWS region (default AWS_REGION
 
 
 def _config(**overrides: Any) -> Any:
-    from readmission.aws.deploy import DeployConfig
+    from readmission.aws.deploy import DeployConfig  # lazy: `readmission --help` and other commands stay fast
     from readmission.config import get_settings
 
     return DeployConfig.from_settings(get_settings(), **overrides)
 
 
 def _run(what: str, dry_run: bool, **overrides: Any) -> None:
-    from readmission.aws import deploy
+    from readmission.aws import deploy  # lazy: `readmission --help` and other commands stay fast
 
     config = _config(**overrides)
     try:
@@ -79,7 +79,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Show which resources exist and are in sync, and the instances' states."""
-    from readmission.aws import deploy
+    from readmission.aws import deploy  # lazy: `readmission --help` and other commands stay fast
 
     report = deploy.status(_config(region=region))
     if as_json:

@@ -41,7 +41,7 @@ def ingest(
     again: Annotated[bool, typer.Option("--again", help="With --all: re-send batches already ingested.")] = False,
 ) -> None:
     """Fetch batches from DATA_API_URL into diabetes_raw (invalid rows go to quarantine)."""
-    import sqlalchemy as sa
+    import sqlalchemy as sa  # lazy: `readmission --help` and other commands stay fast
 
     from readmission import ingest as ingest_module
     from readmission import pipeline, storage
@@ -79,7 +79,7 @@ def ingest(
 
 def prepare() -> None:
     """Rebuild diabetes_clean and the splits from diabetes_raw and export them to DATASET_URI."""
-    import sqlalchemy as sa
+    import sqlalchemy as sa  # lazy: `readmission --help` and other commands stay fast
 
     from readmission import pipeline
     from readmission.export import DatasetError

@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[int | None, typer.Option(min=1, help="gunicorn workers (default: DATA_API_WORKERS)")] = None,
     ) -> None:
         """Serve the UCI data in batches (gunicorn; Ctrl-C stops it)."""
-        from readmission.config import get_settings
+        from readmission.config import get_settings  # lazy: `readmission --help` and other commands stay fast
         from readmission.data_api.server import serve
 
         serve(get_settings(), host=host, port=port, workers=workers)

@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
         no_promote: Annotated[bool, typer.Option("--no-promote", help="Register only; leave champion as is")] = False,
     ) -> None:
         """Train the candidates on the split tables, log and register the best, promote it if better."""
-        from readmission import pipeline
+        from readmission import pipeline  # lazy: `readmission --help` and other commands stay fast
         from readmission.modeling import NoTrainingDataError
 
         try:
@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Promote the challenger if it beats the champion on validation, or force --version N."""
-        from readmission import registry
+        from readmission import registry  # lazy: `readmission --help` and other commands stay fast
 
         try:
             result = registry.force_champion(version) if version else registry.promote_if_better()
@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
     @app.command("rollback")
     def rollback() -> None:
         """Move champion back to the previous champion."""
-        from readmission import registry
+        from readmission import registry  # lazy: `readmission --help` and other commands stay fast
 
         try:
             result = registry.rollback()
@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
     @app.command("models")
     def models() -> None:
         """List registered versions with their aliases and key metrics."""
-        from readmission import registry
+        from readmission import registry  # lazy: `readmission --help` and other commands stay fast
 
         rows = registry.list_versions()
         if not rows:

@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Start the data API and MLflow, run the DAG until a champion exists, then serve it (Ctrl-C stops all)."""
-        from readmission import bringup
+        from readmission import bringup  # lazy: `readmission --help` and other commands stay fast
         from readmission.config import get_settings
 
         settings = get_settings()

@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int | None, typer.Option(help="Port [default: API_PORT]")] = None,
     ) -> None:
         """Serve the inference API (models:/MODEL_NAME@MODEL_ALIAS; Ctrl-C stops it)."""
-        import uvicorn
+        import uvicorn  # lazy: `readmission --help` and other commands stay fast
 
         from readmission.config import get_settings
         from readmission.serving import create_app

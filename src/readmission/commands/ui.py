@@ -38,7 +38,10 @@ def register(app: typer.Typer) -> None:
         host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
     ) -> None:
         """Serve the clinician app; it calls the inference API at API_URL (Ctrl-C stops it)."""
-        from readmission.config import REPO_ROOT, get_settings
+        from readmission.config import (
+            REPO_ROOT,
+            get_settings,
+        )  # lazy: `readmission --help` and other commands stay fast
 
         settings = get_settings()
         app_path = REPO_ROOT / "streamlit" / "app.py"

@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from mlflow.models.model import ModelInfo
     from sklearn.pipeline import Pipeline
 
+    from readmission.modeling.report import Report
     from readmission.modeling.search import Candidate, SweepResult
-    from readmission.modeling.train import Report
 
 SKOPS_TRUSTED_TYPES: list[str] = [
     "readmission.features.RawRecordFeatures",
