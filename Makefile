@@ -9,7 +9,7 @@ TOOLS := .tools
 UV := $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: help install run test test-faults test-containers lint secrets secrets-baseline format typecheck bench data-api clean lambdas
+.PHONY: help install system-packages run test test-fast test-faults test-containers lint secrets secrets-baseline format typecheck bench data-api clean lambdas
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -27,7 +27,10 @@ install: $(BIN)/.installed ## Create .venv from uv.lock (installs uv first if mi
 run: install ## Bring the platform up locally (data API, MLflow, the DAG until a champion, API, UI); Ctrl-C stops it
 	$(BIN)/readmission run
 
-test: install ## Run the whole test suite against real services
+system-packages: ## Install the Debian packages the tests need (MariaDB, Prometheus, Pushgateway, Chromium, kubectl)
+	scripts/install-system-packages.sh
+
+test: install system-packages ## Run the whole test suite against real services (installs what it needs)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-faults: install ## Inject real faults into real services (tests/faults: killed MariaDB, flapping APIs, S3/MLflow down)
