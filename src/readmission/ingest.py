@@ -41,7 +41,6 @@ __all__ = [
     "ingest_all",
     "ingest_batch",
     "ingest_many",
-    "ingest_next",
     "ingest_records",
     "ingested_batches",
 ]
@@ -294,17 +293,6 @@ def available_batches(meta: Mapping[str, Any]) -> int:
     if meta.get("exhausted") or not isinstance(current, int):
         return total
     return min(current, total)
-
-
-def ingest_next(engine: sa.Engine, client: DataSourceClient) -> IngestResult | None:
-    """Ingest the lowest batch not ingested yet among those the cycle has reached; None if none."""
-    available = available_batches(client.batches())
-    done = ingested_batches(engine)
-    pending = [n for n in range(1, available + 1) if n not in done]
-    if not pending:
-        logger.info("no batch to ingest: batches 1-%d are already ingested", available)
-        return None
-    return ingest_batch(engine, client, pending[0])
 
 
 def ingest_all(engine: sa.Engine, client: DataSourceClient, *, again: bool = False) -> list[IngestResult]:
