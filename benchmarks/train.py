@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 from readmission import features, modeling, schema, split
 from readmission.config import DATA_CSV, get_settings
 from readmission.data_api.loading import read_raw_csv
+from readmission.modeling import search
 
 
 def main() -> None:
@@ -44,14 +45,7 @@ def main() -> None:
     )
 
     families = [name for name in modeling.CANDIDATES if name != modeling.BASELINE]
-    result = modeling.sweep(
-        train,
-        validation,
-        families=families,
-        top_specialties=settings.top_specialties,
-        seed=settings.random_seed,
-        budget_seconds=settings.train_time_budget_seconds,
-    )
+    result = search.sweep_with(train, validation, settings=settings, families=families)
     for candidate in result.candidates:
         print(f"  {candidate.label:<95} val ROC-AUC {candidate.val_roc_auc:.4f}  {candidate.fit_seconds:6.1f} s")
     if result.skipped:

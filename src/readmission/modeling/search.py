@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from readmission import features, schema
+from readmission.config import Settings
 from readmission.modeling import candidates
 from readmission.modeling.candidates import HIST_GB, LABEL, NumericMode
 
@@ -93,6 +94,20 @@ def sweep(
             seed=seed,
             budget_seconds=budget_seconds,
         )
+
+
+def sweep_with(
+    train: pd.DataFrame, validation: pd.DataFrame, *, settings: Settings, families: Sequence[str]
+) -> SweepResult:
+    """:func:`sweep` with the encoder size, seed and time budget of ``settings``."""
+    return sweep(
+        train,
+        validation,
+        families=families,
+        top_specialties=settings.top_specialties,
+        seed=settings.random_seed,
+        budget_seconds=settings.train_time_budget_seconds,
+    )
 
 
 def _sweep(

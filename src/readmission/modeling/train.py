@@ -71,14 +71,7 @@ def train_and_log(
     version_id = datasets.data_version(frames, manifest)
     target = str((manifest or {}).get("target") or settings.readmission_target)
     with threadpool_limits(limits=1):
-        result = search.sweep(
-            train,
-            validation,
-            families=families,
-            top_specialties=settings.top_specialties,
-            seed=settings.random_seed,
-            budget_seconds=settings.train_time_budget_seconds,
-        )
+        result = search.sweep_with(train, validation, settings=settings, families=families)
         best = result.best
         report = evaluate(best.pipeline, validation=validation, test=test, seed=settings.random_seed)
         run_id, model_uri = run_log.log_run(
