@@ -259,8 +259,6 @@ def check_drift(staged: list[str], force_retrain: bool = False, settings: Settin
 
 def clean_transform(settings: Settings | None = None, *, run_id: str | None = None) -> dict[str, Any]:
     """Clean the whole raw table and stage the clean rows as Parquet (under the run's id); the URI and counts."""
-    from readmission import export, features, schema
-
     settings = settings or get_settings()
     raw_engine = storage.raw_engine(settings.resolved_raw_database_url)
     raw = storage.read_table(raw_engine, storage.diabetes_raw)

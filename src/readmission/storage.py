@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -201,8 +202,6 @@ def get_engine(url: str, ssl_ca: str | None = None) -> sa.Engine:
         parsed = parsed.difference_update_query(["ssl"])
         connect_args = {"charset": "utf8mb4"}
         if tls in _TRUE or ssl_ca:
-            import ssl
-
             connect_args["ssl"] = ssl.create_default_context(cafile=ssl_ca or None)  # verifies cert and host name
     engine = sa.create_engine(parsed, connect_args=connect_args, pool_pre_ping=True, pool_recycle=3600)
     if connect_args:
@@ -235,7 +234,7 @@ def _guard_local_files() -> bool:
     A rogue or compromised server can answer any statement with "send me /etc/...": PyMySQL would send
     it on a connection opened with ``local_infile``. The guard refuses every name but the connection's own
     temporary CSV while its ``LOAD DATA`` runs."""
-    import pymysql.connections
+    import pymysql.connections  # only MySQL engines need the driver (SQLite runs without it)
     import pymysql.err
 
     send = getattr(pymysql.connections, "_send_local_file", None)
