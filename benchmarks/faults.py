@@ -34,13 +34,13 @@ CSV = REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz"
 
 def _champion(mlflow: services.MlflowServer, splits: dict, local_dir: Path) -> str:
     """A small logistic champion, trained and promoted by the package's own code."""
-    from readmission import registry, training
+    from readmission import modeling, pipeline, registry
     from readmission.config import Settings
 
     settings = Settings(local_dir=local_dir, mlflow_tracking_uri=mlflow.tracking_uri,
                         mlflow_experiment_name="faults-bench", model_name="faults-bench-champion")  # fmt: skip
-    result = training.train_and_log(splits["train"], splits["validation"], splits["test"], settings=settings,
-                                    families=(training.LOGISTIC,))  # fmt: skip
+    result = pipeline.train_run(splits["train"], splits["validation"], splits["test"], settings=settings,
+                                families=(modeling.LOGISTIC,))  # fmt: skip
     assert result.version is not None
     registry.promote_if_better(result.version, splits["validation"], settings=settings)
     return settings.model_name

@@ -72,7 +72,7 @@ def auth_server(
     k8s_renders: dict[str, list[dict]],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[AuthServer]:
-    from readmission.platform import mlflow_server_command
+    from readmission.supervisor import mlflow_server_command
 
     work = tmp_path_factory.mktemp("mlflow-auth")
     (configmap,) = [

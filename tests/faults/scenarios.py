@@ -295,7 +295,7 @@ def mlflow_down_during_training(
     mlflow: services.MlflowServer, splits: Mapping[str, pd.DataFrame], local_dir: Path
 ) -> Outcome:
     """Training while MLflow is down fails with a clear error; the retry (MLflow back) logs and registers."""
-    from readmission import training
+    from readmission import modeling, pipeline
     from readmission.config import Settings
 
     port = int(mlflow.tracking_uri.rsplit(":", 1)[1])
@@ -310,8 +310,8 @@ def mlflow_down_during_training(
             for _ in range(2):  # the task, then its retry
                 started = time.monotonic()
                 try:
-                    result = training.train_and_log(splits["train"], splits["validation"], splits["test"],
-                                                    settings=settings, families=(training.LOGISTIC,))  # fmt: skip
+                    result = pipeline.train_run(splits["train"], splits["validation"], splits["test"],
+                                                    settings=settings, families=(modeling.LOGISTIC,))  # fmt: skip
                     version = result.version
                     attempts.append(f"ok in {time.monotonic() - started:.0f} s")
                 except Exception as error:
