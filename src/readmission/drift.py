@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from readmission import features, schema
+from readmission import codes, features, schema
 
 REFERENCE_ARTIFACT = "drift/reference.json"
 REPORT_ARTIFACT = "drift/report.html"
@@ -93,7 +93,7 @@ def comparable(frame: pd.DataFrame) -> pd.DataFrame:
             values = frame[column].astype(object)
             frame[column] = values.where(values.notna() & (values != level), None)
     if "gender" in frame:
-        frame["gender"] = frame["gender"].replace({features.UNKNOWN: schema.UNKNOWN_GENDER})
+        frame["gender"] = frame["gender"].replace({codes.UNKNOWN: schema.UNKNOWN_GENDER})
     return frame
 
 

@@ -29,7 +29,7 @@ from sklearn.metrics import (
 )
 from sklearn.pipeline import Pipeline
 
-from readmission import features, schema
+from readmission import codes, schema
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def group_results(
     predicted = proba >= threshold
     patients = frame["patient_nbr"].to_numpy() if "patient_nbr" in frame else np.arange(len(frame))
     for column in GROUP_COLUMNS:
-        values = frame[column].astype(object).where(frame[column].notna(), features.UNKNOWN).to_numpy()
+        values = frame[column].astype(object).where(frame[column].notna(), codes.UNKNOWN).to_numpy()
         for level in sorted(set(values), key=str):
             mask = values == level
             n = int(mask.sum())

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from readmission import features, schema
+from readmission import codes, schema
 
 MEDICATIONS_FACTOR = "diabetes_medications"
 PRIOR_VISITS_FACTOR = "prior_visits"
@@ -39,7 +39,7 @@ FEATURE_SOURCES: dict[str, str] = {
     "diabetes_med": "diabetesMed",
     "medication_changed": "change",
     **{f"diag_{i}_{kind}": f"diag_{i}" for i in (1, 2, 3) for kind in ("group", "code")},
-    **{name: column for column, group, code in features.ID_FEATURES for name in (group, code)},
+    **{name: column for column, group, code in codes.ID_FEATURES for name in (group, code)},
 }
 """Engineered feature -> the raw field (or the named group of raw fields) it is computed from;
 features missing here are raw fields themselves."""

@@ -5,106 +5,40 @@ made explicit, death/hospice encounters excluded, the label added).
 ``engineer`` / ``engineer_record`` turn raw (or clean) records into model
 features; ``RawRecordFeatures`` wraps ``engineer`` as the first, stateless step
 of every logged model, so the API receives raw fields and never re-implements
-any of this. Both paths share the primitive maps below, and a test proves they
-agree on the whole data set.
+any of this. Both paths share the code maps of :mod:`readmission.codes`, and a test
+proves they agree on the whole data set.
+
+A logged model calls this module by import path, so an edit here (or in the code
+maps) changes what every saved model computes. :data:`FEATURE_VERSION` names the
+code: training records it in each model's metadata and the API refuses a model
+recorded with another version.
 """
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from readmission import schema
-
-UNKNOWN = "Unknown"
-MISSING_DIAGNOSIS = "Missing"
-
-# --------------------------------------------------------------------------- code maps
-
-ICD9_GROUPS: tuple[str, ...] = (
-    "Circulatory", "Respiratory", "Digestive", "Diabetes", "Injury",
-    "Musculoskeletal", "Genitourinary", "Neoplasms", "Other", MISSING_DIAGNOSIS,
-)  # fmt: skip
-
-_ICD9_RANGES: tuple[tuple[float, float, str], ...] = (
-    (390, 459.99, "Circulatory"),
-    (785, 785.99, "Circulatory"),
-    (460, 519.99, "Respiratory"),
-    (786, 786.99, "Respiratory"),
-    (520, 579.99, "Digestive"),
-    (787, 787.99, "Digestive"),
-    (250, 250.99, "Diabetes"),
-    (800, 999.99, "Injury"),
-    (710, 739.99, "Musculoskeletal"),
-    (580, 629.99, "Genitourinary"),
-    (788, 788.99, "Genitourinary"),
-    (140, 239.99, "Neoplasms"),
+from readmission import codes, schema
+from readmission.codes import (
+    A1C_ORDINAL,
+    CODE_GROUPS,
+    GLUCOSE_SERUM_ORDINAL,
+    ID_FEATURES,
+    MISSING_DIAGNOSIS,
+    UNKNOWN,
+    age_years,
+    icd9_group,
 )
-
-ADMISSION_TYPE_GROUPS: dict[int, str] = {
-    1: "Emergency", 2: "Urgent", 3: "Elective", 4: "Other", 7: "Other",
-    5: UNKNOWN, 6: UNKNOWN, 8: UNKNOWN,
-}  # fmt: skip
-ADMISSION_SOURCE_GROUPS: dict[int, str] = {
-    **dict.fromkeys((1, 2, 3), "Referral"),
-    7: "Emergency room",
-    **dict.fromkeys((4, 5, 6, 10, 18, 19, 22, 25, 26), "Transfer"),
-    **dict.fromkeys((11, 12, 13, 14, 23, 24), "Birth"),
-    8: "Other",
-    **dict.fromkeys((9, 15, 17, 20, 21), UNKNOWN),
-}
-DISCHARGE_GROUPS: dict[int, str] = {
-    1: "Home",
-    **dict.fromkeys((6, 8), "Home with care"),
-    **dict.fromkeys((2, 3, 4, 5, 10, 15, 22, 23, 24, 27, 28, 29, 30), "Transferred"),
-    7: "Left against advice",
-    **dict.fromkeys((9, 12, 16, 17), "Still in care"),
-    **dict.fromkeys(schema.NOT_READMITTABLE_DISCHARGE_IDS, "Expired or hospice"),
-    **dict.fromkeys((18, 25, 26), UNKNOWN),
-}
-CODE_GROUPS: dict[str, dict[int, str]] = {
-    "admission_type_id": ADMISSION_TYPE_GROUPS,
-    "admission_source_id": ADMISSION_SOURCE_GROUPS,
-    "discharge_disposition_id": DISCHARGE_GROUPS,
-}
-
-GLUCOSE_SERUM_ORDINAL = {"None": 0, "Norm": 1, ">200": 2, ">300": 3}
-A1C_ORDINAL = {"None": 0, "Norm": 1, ">7": 2, ">8": 3}
-"""``None`` means "not measured": 0, with a separate ``*_measured`` flag."""
-
-
-@lru_cache(maxsize=4096)
-def icd9_group(code: str | None) -> str:
-    """The diagnosis group of an ICD-9-CM code as the data writes it."""
-    if code is None or code == "":
-        return MISSING_DIAGNOSIS
-    if code[0] in "VE":
-        return "Other"
-    try:
-        value = float(code)
-    except ValueError:
-        return "Other"
-    for low, high, group in _ICD9_RANGES:
-        if low <= value <= high:
-            return group
-    return "Other"
-
-
-@lru_cache(maxsize=64)
-def age_years(band: str | None) -> float:
-    """The midpoint of an age band such as ``[70-80)``; NaN when unknown."""
-    if not band or not band.startswith("["):
-        return math.nan
-    low, high = band[1:-1].split("-")
-    return (int(low) + int(high)) / 2
-
 
 # --------------------------------------------------------------------------- normalising
 
@@ -134,11 +68,6 @@ NUMERIC_FEATURES: tuple[str, ...] = (
     "drugs_decreased", "glucose_level", "glucose_measured", "a1c_level", "a1c_measured",
     "diabetes_primary", "diabetes_med", "medication_changed",
 )  # fmt: skip
-ID_FEATURES: tuple[tuple[str, str, str], ...] = tuple(
-    (column, column.removesuffix("_id"), column.removesuffix("_id") + "_code") for column in CODE_GROUPS
-)
-"""``(IDS column, its group feature, its code feature)``, e.g. ``admission_type_id``,
-``admission_type``, ``admission_type_code``."""
 CODE_FEATURES: tuple[str, ...] = (
     "diag_1_code", "diag_2_code", "diag_3_code", *(code for _, _, code in ID_FEATURES),
 )  # fmt: skip
@@ -176,8 +105,8 @@ def engineer_record(record: Mapping[str, Any]) -> dict[str, Any]:
     features["prior_visits"] = (
         features["number_outpatient"] + features["number_emergency"] + features["number_inpatient"]
     )
-    glucose = GLUCOSE_SERUM_ORDINAL.get(record.get("max_glu_serum"), 0)  # type: ignore[arg-type]
-    a1c = A1C_ORDINAL.get(record.get("A1Cresult"), 0)  # type: ignore[arg-type]
+    glucose = GLUCOSE_SERUM_ORDINAL.get(record.get("max_glu_serum"), 0)
+    a1c = A1C_ORDINAL.get(record.get("A1Cresult"), 0)
     diagnoses = [_text(record.get(name)) for name in _DIAGNOSES]
     diag_groups = [icd9_group(code) for code in diagnoses]
     features.update(
@@ -326,3 +255,29 @@ def clean(raw: pd.DataFrame, target: schema.Target = "any") -> CleanResult:
         frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     frame["label"] = label(frame[schema.TARGET_COLUMN], target)
     return CleanResult(frame.reset_index(drop=True), int((~keep).sum()))
+
+
+# --------------------------------------------------------------------------- the feature-code version
+
+
+def code_version(*paths: Path) -> str:
+    """A hash of the code in ``paths``: the syntax tree without docstrings, so comments, docstrings
+    and formatting do not change it, and any change to what the code computes does."""
+    digest = hashlib.sha256()
+    for path in paths:
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if isinstance(body, list):
+                node.body = [  # type: ignore[attr-defined]
+                    child
+                    for child in body
+                    if not (isinstance(child, ast.Expr) and isinstance(child.value, ast.Constant))
+                ] or [ast.Pass()]
+        digest.update(path.name.encode())
+        digest.update(ast.dump(tree, annotate_fields=False).encode())
+    return digest.hexdigest()[:16]
+
+
+FEATURE_VERSION = code_version(Path(codes.__file__), Path(__file__))
+"""The version of the feature code (this module and :mod:`readmission.codes`) a model was trained with."""

@@ -58,7 +58,7 @@ def register_version(client: MlflowClient, name: str, model_uri: str, *, run_id:
 def register_run(client: MlflowClient, name: str, run_id: str, model_uri: str) -> str:
     """Register the model ``run_id`` logged at ``model_uri``, tagged from the run; idempotent per run.
 
-    The version tags are the run's ``threshold``, its ``data_version``/``target``/``candidate``
+    The version tags are the run's ``threshold``, its ``data_version``/``target``/``candidate``/``feature_version``
     tags and its key metrics (``evaluation.KEY_METRICS``). A run already registered returns
     its (newest) version unchanged.
     """
@@ -71,7 +71,7 @@ def register_run(client: MlflowClient, name: str, run_id: str, model_uri: str) -
     metrics, run_tags = run.data.metrics, run.data.tags
     tags = {
         "threshold": f"{metrics['threshold']:.6f}",
-        **{key: run_tags[key] for key in ("data_version", "target", "candidate") if key in run_tags},
+        **{key: run_tags[key] for key in ("data_version", "target", "candidate", "feature_version") if key in run_tags},
         **{key: f"{metrics[key]:.6f}" for key in evaluation.KEY_METRICS if key in metrics},
     }
     return register_version(client, name, model_uri, run_id=run_id, tags=tags)

@@ -25,7 +25,7 @@ from mlflow.data.pandas_dataset import from_pandas
 from mlflow.models import ModelSignature
 from mlflow.types.schema import ColSpec, Schema, TensorSpec
 
-from readmission import datasets, evaluation, schema
+from readmission import datasets, evaluation, features, schema
 from readmission.modeling.candidates import LABEL
 
 if TYPE_CHECKING:
@@ -94,7 +94,11 @@ def raw_input_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def log_model(pipeline: Pipeline, example: pd.DataFrame, metadata: dict[str, Any]) -> ModelInfo:
-    """Log ``pipeline`` in the active run (skops, explicit requirements, raw-record signature)."""
+    """Log ``pipeline`` in the active run (skops, explicit requirements, raw-record signature).
+
+    The metadata always carries ``feature_version`` (``features.FEATURE_VERSION``): the API
+    serves a model only while the running feature code has that version.
+    """
     # the input example has int64 columns by design (the schema says integers are never missing)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
@@ -105,7 +109,7 @@ def log_model(pipeline: Pipeline, example: pd.DataFrame, metadata: dict[str, Any
             input_example=raw_input_frame(example.head(2)),
             pip_requirements=pip_requirements(),
             pyfunc_predict_fn="predict_proba",
-            metadata=metadata,
+            metadata={**metadata, "feature_version": features.FEATURE_VERSION},
             skops_trusted_types=SKOPS_TRUSTED_TYPES,
         )
 
@@ -131,7 +135,14 @@ def log_run(
     best = sweep.best
     rows = {name: len(frame) for name, frame in frames.items()}
     with mlflow.start_run(run_name=f"train-{best.family}") as run:
-        mlflow.set_tags({"data_version": data_version, "target": target, "candidate": best.family})
+        mlflow.set_tags(
+            {
+                "data_version": data_version,
+                "target": target,
+                "candidate": best.family,
+                "feature_version": features.FEATURE_VERSION,
+            }
+        )
         mlflow.log_params(
             {
                 "candidate": best.family,

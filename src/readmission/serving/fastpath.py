@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from readmission import features, schema
+from readmission import codes, features, schema
 
 logger = logging.getLogger(__name__)
 
@@ -53,19 +53,19 @@ class UnknownCategoryError(ValueError):
 
 def _feature_domains() -> dict[str, list[str]]:
     """Every value ``engineer_record`` can produce for each categorical feature (open sets excepted)."""
-    unknown = features.UNKNOWN
+    unknown = codes.UNKNOWN
     return {
         "race": [*schema.RACES, unknown],
         "gender": ["Female", "Male", unknown],
-        "admission_type": sorted({*features.ADMISSION_TYPE_GROUPS.values(), unknown}),
-        "admission_source": sorted({*features.ADMISSION_SOURCE_GROUPS.values(), unknown}),
-        "discharge_disposition": sorted({*features.DISCHARGE_GROUPS.values(), unknown}),
+        "admission_type": sorted({*codes.ADMISSION_TYPE_GROUPS.values(), unknown}),
+        "admission_source": sorted({*codes.ADMISSION_SOURCE_GROUPS.values(), unknown}),
+        "discharge_disposition": sorted({*codes.DISCHARGE_GROUPS.values(), unknown}),
         "medical_specialty": [unknown],
-        **{f"diag_{i}_group": list(features.ICD9_GROUPS) for i in (1, 2, 3)},
+        **{f"diag_{i}_group": list(codes.ICD9_GROUPS) for i in (1, 2, 3)},
         "insulin": list(schema.MEDICATION_LEVELS),
         "metformin": list(schema.MEDICATION_LEVELS),
-        **{f"diag_{i}_code": [features.MISSING_DIAGNOSIS] for i in (1, 2, 3)},
-        **{code: [str(c) for c in sorted(schema.allowed_codes(column))] for column, _, code in features.ID_FEATURES},
+        **{f"diag_{i}_code": [codes.MISSING_DIAGNOSIS] for i in (1, 2, 3)},
+        **{code: [str(c) for c in sorted(schema.allowed_codes(column))] for column, _, code in codes.ID_FEATURES},
     }
 
 

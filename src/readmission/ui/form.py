@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from readmission import schema, validation
-from readmission.features import icd9_group
+from readmission.codes import icd9_group
 
 SECTION_ORDER: tuple[str, ...] = ("patient", "stay", "diagnoses", "treatment", "admission")
 """Sections in the order a clinician reads a chart (keys of ``schema.Column.group``)."""
