@@ -4,19 +4,20 @@ The logged model is the source of truth; this module only re-expresses its
 fitted parameters so that one record is scored without a pandas DataFrame:
 
 * ``features.engineer_record`` (the same code the ``RawRecordFeatures`` step runs);
-* the fitted ``ColumnTransformer`` compiled into numeric ops (imputer/scaler
-  parameters) and, for categorical blocks, lookup tables obtained by *probing*
-  the fitted encoder itself with every level (so every encoder option,
-  ``handle_unknown`` and infrequent categories included, is reproduced);
+* the fitted ``ColumnTransformer`` compiled into numeric ops (the logistic
+  model's ``StandardScaler``, or passthrough) and, for categorical blocks, lookup
+  tables obtained by *probing* the fitted encoder itself with every level (so every
+  encoder option, ``handle_unknown`` and infrequent categories included, is reproduced);
 * the classifier as a dot product (logistic regression) or as generated Python
-  code of its trees (gradient boosting, histogram gradient boosting, random
-  forest, extra trees, decision tree), summed in sklearn's order; a soft
-  ``VotingClassifier`` of histogram gradient boostings (the seed bag) as the
-  mean of its members' probabilities, in one generated function.
+  code of its trees (the GradientBoosting baseline, histogram gradient boosting),
+  summed in sklearn's order; a soft ``VotingClassifier`` of histogram gradient
+  boostings (the seed bag) as the mean of its members' probabilities, in one
+  generated function; a calibrated model as its classifier then its risk map.
 
-Anything not understood falls back: to the classifier's own ``predict_proba``
-on a 2-D array, or to the whole pipeline. ``FastPredictor.verify`` compares
-both paths on synthetic records; a mismatch disables the fast path.
+Only what ``readmission.modeling`` trains is compiled. Anything else falls back
+(:class:`Mode`): to the classifier's own ``predict_proba`` on a 2-D array, or to
+the whole pipeline. ``FastPredictor.verify`` compares the paths on synthetic
+records; a mismatch disables the fast path.
 """
 
 from __future__ import annotations
@@ -25,11 +26,19 @@ import logging
 import math
 import random
 from collections.abc import Callable, Mapping, Sequence
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit
+from sklearn.compose import ColumnTransformer
+from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier, VotingClassifier
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 
 from readmission import codes, features, schema
 
@@ -38,6 +47,17 @@ logger = logging.getLogger(__name__)
 MAX_TREE_DEPTH = 60
 MAX_TREE_NODES = 400_000
 _UNSEEN = "\x00unseen\x00"
+
+
+class Mode(StrEnum):
+    """How a :class:`FastPredictor` scores."""
+
+    COMPILED = "compiled"
+    """One record: compiled encoder and generated classifier code; many: compiled encoder, classifier on arrays."""
+    ENCODED = "encoded"
+    """Compiled encoder; the classifier's own ``predict_proba`` on arrays (a classifier the compiler does not know)."""
+    PIPELINE = "pipeline"
+    """The logged pipeline itself (a model the compiler does not know, or one that failed its self-check)."""
 
 
 class UnsupportedModelError(Exception):
@@ -71,8 +91,6 @@ def _feature_domains() -> dict[str, list[str]]:
 
 def _encoder_categories(transformer: Any, columns: Sequence[str]) -> dict[str, list[Any]]:
     """Categories a fitted (possibly pipelined) encoder knows, by input column."""
-    from sklearn.pipeline import Pipeline
-
     last = transformer.steps[-1][1] if isinstance(transformer, Pipeline) else transformer
     categories = getattr(last, "categories_", None)
     if categories is None or len(categories) != len(columns):
@@ -89,16 +107,10 @@ def _dense(values: Any) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-def _numeric_ops(transformer: Any, width: int) -> list[tuple[str, np.ndarray]]:
-    """Elementwise ops equal to a fitted numeric transformer, in sklearn's order."""
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, StandardScaler
-
+def _numeric_ops(transformer: Any) -> list[tuple[str, np.ndarray]]:
+    """Elementwise ops equal to a fitted numeric transformer (passthrough or ``StandardScaler``)."""
     if transformer == "passthrough":
         return []
-    if isinstance(transformer, Pipeline):
-        return [op for _, step in transformer.steps for op in _numeric_ops(step, width)]
     if isinstance(transformer, StandardScaler):
         ops = []
         if transformer.with_mean:
@@ -106,16 +118,6 @@ def _numeric_ops(transformer: Any, width: int) -> list[tuple[str, np.ndarray]]:
         if transformer.with_std:
             ops.append(("div", np.asarray(transformer.scale_, dtype=np.float64)))
         return ops
-    if isinstance(transformer, MinMaxScaler) and not transformer.clip:
-        return [("mul", transformer.scale_), ("add", transformer.min_)]
-    if isinstance(transformer, SimpleImputer):
-        stats = np.asarray(transformer.statistics_, dtype=np.float64)
-        nan_marker = isinstance(transformer.missing_values, float) and math.isnan(transformer.missing_values)
-        if transformer.add_indicator or len(stats) != width or not nan_marker or np.isnan(stats).any():
-            raise UnsupportedModelError("SimpleImputer with indicator, dropped columns or a non-NaN marker")
-        return [("fill", stats)]
-    if isinstance(transformer, FunctionTransformer) and transformer.func is None:
-        return []
     raise UnsupportedModelError(f"numeric transformer {type(transformer).__name__}")
 
 
@@ -217,8 +219,6 @@ class CompiledEncoder:
     """A fitted ``ColumnTransformer`` as numeric ops and lookup tables into one float64 row."""
 
     def __init__(self, transformer: Any) -> None:
-        from sklearn.compose import ColumnTransformer
-
         if not isinstance(transformer, ColumnTransformer):
             raise UnsupportedModelError(f"encoder {type(transformer).__name__}")
         feature_names = list(features.FEATURE_COLUMNS)
@@ -231,7 +231,7 @@ class CompiledEncoder:
                 continue
             columns = _column_names(spec, feature_names)
             if all(c in features.NUMERIC_FEATURES for c in columns):
-                self.numeric.append((columns, out, _numeric_ops(fitted, len(columns))))
+                self.numeric.append((columns, out, _numeric_ops(fitted)))
             elif all(c in features.CATEGORICAL_FEATURES for c in columns) and fitted != "passthrough":
                 self.categorical.append(_CategoricalBlock(fitted, columns, out))
             else:
@@ -262,14 +262,8 @@ def _apply(ops: list[tuple[str, np.ndarray]], values: np.ndarray) -> np.ndarray:
     for op, param in ops:
         if op == "sub":
             values -= param
-        elif op == "div":
+        else:  # div
             values /= param
-        elif op == "mul":
-            values *= param
-        elif op == "add":
-            values += param
-        else:  # fill
-            values = np.where(np.isnan(values), param, values)
     return values
 
 
@@ -397,19 +391,7 @@ def _sklearn_tree(code: _TreeCode, tree: Any, leaf_value: np.ndarray) -> None:
 
 def _compile_classifier(classifier: Any) -> tuple[Scorer, str]:
     """A function from one encoded row to the positive-class probability, and its kind."""
-    from sklearn.dummy import DummyClassifier
-    from sklearn.ensemble import (
-        ExtraTreesClassifier,
-        GradientBoostingClassifier,
-        HistGradientBoostingClassifier,
-        RandomForestClassifier,
-        VotingClassifier,
-    )
-    from sklearn.frozen import FrozenEstimator
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.tree import DecisionTreeClassifier
-
-    positive = _positive_index(classifier)
+    _positive_index(classifier)
     if isinstance(classifier, VotingClassifier):
         if classifier.voting != "soft" or classifier.weights is not None:
             raise UnsupportedModelError("hard or weighted voting")
@@ -448,18 +430,6 @@ def _compile_classifier(classifier: Any) -> tuple[Scorer, str]:
         score = code.compile(f"acc = {init!r}", "return acc")
         return (lambda row: float(expit(score(_float32(row))))), "gradient-boosting-codegen"
 
-    if isinstance(classifier, RandomForestClassifier | ExtraTreesClassifier | DecisionTreeClassifier):
-        trees = classifier.estimators_ if hasattr(classifier, "estimators_") else [classifier]
-        for tree in trees:
-            value = tree.tree_.value[:, 0, :]
-            normaliser = value.sum(axis=1)
-            normaliser[normaliser == 0.0] = 1.0
-            proba = value[:, positive] / normaliser
-            _sklearn_tree(code, tree.tree_, proba)
-        scale = len(trees)
-        score = code.compile("acc = 0.0", f"return acc / {scale}" if scale > 1 else "return acc")
-        return (lambda row: score(_float32(row))), "tree-ensemble-codegen"
-
     raise UnsupportedModelError(f"classifier {type(classifier).__name__}")
 
 
@@ -467,78 +437,86 @@ def _compile_classifier(classifier: Any) -> tuple[Scorer, str]:
 
 
 class FastPredictor:
-    """Scores one raw record through the compiled path, many through the pipeline itself."""
+    """Scores one raw record through the compiled path, many through the compiled encoder on arrays.
+
+    ``mode`` says which path is in use (:class:`Mode`); ``kind`` describes it (``/model-info``).
+    """
 
     def __init__(self, pipeline: Any) -> None:
         self.pipeline = pipeline
-        self.kind = "pipeline"
-        self._encode: Callable[[Mapping[str, Any]], list[float]] | None = None
-        self._score: Scorer | None = None
+        self.mode = Mode.PIPELINE
+        self.detail = ""
         self._encoder: CompiledEncoder | None = None
         self._classifier: Any = None
+        self._score: Scorer | None = None
         try:
             self._compile()
         except UnsupportedModelError as error:
             logger.warning("fast path disabled, scoring through the pipeline: %s", error)
-            self._encode = self._score = None
-            self._encoder = self._classifier = None
-            self.kind = "pipeline"
+            self._fall_back()
 
     def _compile(self) -> None:
-        from sklearn.pipeline import Pipeline
-
         if not isinstance(self.pipeline, Pipeline) or len(self.pipeline.steps) != 3:
             raise UnsupportedModelError("not a Pipeline([features, encode, model])")
         (_, first), (_, encoder), (_, classifier) = self.pipeline.steps
         if not isinstance(first, features.RawRecordFeatures):
             raise UnsupportedModelError(f"first step {type(first).__name__}")
-        compiled = CompiledEncoder(encoder)
-        self._encode = compiled.encode
-        self._encoder, self._classifier = compiled, classifier
+        self._encoder, self._classifier = CompiledEncoder(encoder), classifier
         # a calibrated model: compile the wrapped classifier, then its fitted risk map (calibration.py)
         calibrated = classifier if hasattr(classifier, "calibrate_one") else None
         inner = calibrated.estimator if calibrated is not None else classifier
         try:
-            score, kind = _compile_classifier(inner)
+            score, detail = _compile_classifier(inner)
+            self.mode = Mode.COMPILED
         except UnsupportedModelError as error:
             logger.info("classifier not compiled (%s): calling its predict_proba on arrays", error)
             positive = _positive_index(inner)
             score = lambda row: float(inner.predict_proba(np.asarray(row).reshape(1, -1))[0, positive])  # noqa: E731
-            kind = f"array-{type(inner).__name__}"
+            detail = f"array-{type(inner).__name__}"
+            self.mode = Mode.ENCODED
         if calibrated is not None:
             calibrate = calibrated.calibrate_one
             self._score = lambda row: calibrate(score(row))
-            kind = f"{kind}+{calibrated.method}-calibration"
+            detail = f"{detail}+{calibrated.method}-calibration"
         else:
             self._score = score
-        self.kind = f"compiled:{kind}"
+        self.detail = detail
+
+    def _fall_back(self) -> None:
+        self.mode, self.detail = Mode.PIPELINE, ""
+        self._encoder = self._classifier = self._score = None
+
+    @property
+    def kind(self) -> str:
+        """``compiled:<what>`` or ``pipeline``: what ``/model-info`` reports as ``fast_path``."""
+        return "pipeline" if self.mode is Mode.PIPELINE else f"compiled:{self.detail}"
 
     @property
     def compiled(self) -> bool:
-        return self._score is not None
+        return self.mode is not Mode.PIPELINE
 
     def predict_record(self, record: Mapping[str, Any]) -> float:
         """Risk of one validated raw record."""
-        if self._encode is not None and self._score is not None:
-            return self._score(self._encode(features.engineer_record(record)))
+        if self._encoder is not None and self._score is not None:
+            return self._score(self._encoder.encode(features.engineer_record(record)))
         return float(self._pipeline_proba(pd.DataFrame([dict(record)], columns=list(schema.INPUT_COLUMNS)))[0])
 
     def predict_engineered(self, engineered: Mapping[str, Any], record: Mapping[str, Any]) -> float:
         """``predict_record`` when ``features.engineer_record(record)`` is already computed (shared by models)."""
-        if self._encode is not None and self._score is not None:
-            return self._score(self._encode(engineered))
+        if self._encoder is not None and self._score is not None:
+            return self._score(self._encoder.encode(engineered))
         return self.predict_record(record)
 
     def encode_engineered(self, engineered: Mapping[str, Any]) -> np.ndarray | None:
         """The encoded row (1 x columns) the classifier sees, or None without a compiled encoder."""
-        if self._encode is None:
+        if self._encoder is None:
             return None
-        return np.asarray([self._encode(engineered)], dtype=np.float64)
+        return np.asarray([self._encoder.encode(engineered)], dtype=np.float64)
 
     def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """Risks of many raw records: ``features.engineer``, the compiled encoder on arrays, the classifier.
 
-        Without a compiled encoder, the pipeline itself. A level the fitted encoder rejects raises
+        In ``Mode.PIPELINE``, the pipeline itself. A level the fitted encoder rejects raises
         ``UnknownCategoryError`` either way.
         """
         if self._encoder is None:
@@ -554,37 +532,26 @@ class FastPredictor:
         return np.asarray(proba[:, 1], dtype=np.float64)
 
     def verify(self, records: Sequence[Mapping[str, Any]], rtol: float = 1e-9) -> float:
-        """Compare both fast paths with the pipeline; disable a path on a mismatch. Returns the max abs difference."""
-        if not records or (not self.compiled and self._encoder is None):
+        """Compare both compiled paths with the pipeline; any mismatch falls back to ``Mode.PIPELINE``.
+
+        Returns the largest absolute difference.
+        """
+        if not records or self.mode is Mode.PIPELINE:
             return 0.0
         frame = pd.DataFrame([dict(r) for r in records], columns=list(schema.INPUT_COLUMNS))
         expected = self._pipeline_proba(frame)
-        worst = 0.0
-        if self._encoder is not None:
-            try:
-                batch = self.predict_frame(frame)
-                worst = float(np.max(np.abs(batch - expected)))
-                ok = bool(np.allclose(batch, expected, rtol=rtol, atol=1e-12))
-            except Exception as error:
-                logger.warning("vectorised path failed its self-check (%s)", error)
-                worst, ok = math.inf, False
-            if not ok:
-                logger.warning("vectorised path differs from the pipeline by %.3g: batches use the pipeline", worst)
-                self._encoder = self._classifier = None
-        if not self.compiled:
-            return worst
         try:
-            got = np.array([self.predict_record(r) for r in records])
+            batch = self.predict_frame(frame)
+            one_by_one = np.array([self.predict_record(r) for r in records])
         except Exception as error:
-            logger.warning("fast path failed its self-check (%s): disabled", error)
-            self._encode = self._score = None
-            self.kind = "pipeline"
+            logger.warning("fast path failed its self-check (%s): scoring through the pipeline", error)
+            self._fall_back()
             return math.inf
-        worst = max(worst, float(np.max(np.abs(got - expected))))
-        if not np.allclose(got, expected, rtol=rtol, atol=1e-12):
-            logger.warning("fast path differs from the pipeline by %.3g: disabled", worst)
-            self._encode = self._score = None
-            self.kind = "pipeline"
+        worst = float(max(np.max(np.abs(batch - expected)), np.max(np.abs(one_by_one - expected))))
+        close = np.allclose(batch, expected, rtol=rtol, atol=1e-12)
+        if not (close and np.allclose(one_by_one, expected, rtol=rtol, atol=1e-12)):
+            logger.warning("fast path differs from the pipeline by %.3g: scoring through the pipeline", worst)
+            self._fall_back()
         return worst
 
 
