@@ -33,6 +33,9 @@ system-packages: ## Install the Debian packages the tests need (MariaDB, Prometh
 test: install system-packages ## Run the whole test suite against real services (installs what it needs)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+test-fast: install ## The tests that need no service and not the whole data set (about a minute)
+	$(BIN)/pytest -m "not services" $(PYTEST_ARGS)
+
 test-faults: install ## Inject real faults into real services (tests/faults: killed MariaDB, flapping APIs, S3/MLflow down)
 	$(BIN)/pytest -m faults tests/faults $(PYTEST_ARGS)
 

@@ -47,7 +47,7 @@ def main() -> None:
     result = modeling.sweep(train, parts["validation"], families=(modeling.HIST_GB,), budget_seconds=600)
     pipeline = result.best.pipeline
     predictor = FastPredictor(pipeline)
-    records = to_records(parts["validation"][list(schema.INPUT_COLUMNS)].head(args.records))
+    records = to_records(parts["validation"].head(args.records))
     predictor.verify(records[:200])
     print(f"model: {result.best.label}; fast path {predictor.kind}; cores {os.cpu_count()}, "
           f"load {os.getloadavg()[0]:.1f}")  # fmt: skip

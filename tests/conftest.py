@@ -15,6 +15,17 @@ os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
 
 from tests import services
 
+SLOW_MARKERS = frozenset({"integration", "e2e", "dags", "data", "model", "containers"})
+SERVICE_FIXTURES = frozenset({"service_dir", "mariadb", "s3", "mlflow_server", "data_api", "genuine_raw"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``services`` every test that needs a real service or the whole data set (`make test-fast` skips them)."""
+    for item in items:
+        markers = {marker.name for marker in item.iter_markers()}
+        if markers & SLOW_MARKERS or SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.services)
+
 
 @pytest.fixture(scope="session")
 def service_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

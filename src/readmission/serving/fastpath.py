@@ -38,7 +38,7 @@ from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingCla
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from readmission import codes, features, schema
 
@@ -109,8 +109,8 @@ def _dense(values: Any) -> np.ndarray:
 
 def _numeric_ops(transformer: Any) -> list[tuple[str, np.ndarray]]:
     """Elementwise ops equal to a fitted numeric transformer (passthrough or ``StandardScaler``)."""
-    if transformer == "passthrough":
-        return []
+    if transformer == "passthrough" or (isinstance(transformer, FunctionTransformer) and transformer.func is None):
+        return []  # a fitted ColumnTransformer holds its passthrough as an identity FunctionTransformer
     if isinstance(transformer, StandardScaler):
         ops = []
         if transformer.with_mean:
