@@ -15,7 +15,7 @@ os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
 
 from tests import services
 
-SLOW_MARKERS = frozenset({"integration", "e2e", "dags", "data", "model", "containers"})
+SLOW_MARKERS = frozenset({"integration", "e2e", "dags", "data", "model", "containers", "faults"})
 SERVICE_FIXTURES = frozenset({"service_dir", "mariadb", "s3", "mlflow_server", "data_api", "genuine_raw"})
 
 

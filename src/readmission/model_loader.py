@@ -21,6 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import mlflow.artifacts
+import skops.io
+from mlflow.models import Model
+
 from readmission.modeling.run_log import SKOPS_TRUSTED_TYPES
 
 logger = logging.getLogger(__name__)
@@ -66,9 +70,6 @@ def _skops_file(path: Path, flavors: dict[str, Any]) -> Path:
 
 def load_model_dir(path: Path) -> ModelFiles:
     """Load a downloaded MLflow model directory, refusing anything but skops with trusted types."""
-    import skops.io
-    from mlflow.models import Model
-
     mlmodel = Model.load(str(path / "MLmodel"))  # YAML (safe_load): builds no object
     file = _skops_file(path, dict(mlmodel.flavors or {}))
     untrusted = sorted(set(skops.io.get_untrusted_types(file=file)) - set(SKOPS_TRUSTED_TYPES))
@@ -88,8 +89,6 @@ def model_uri(name: str, ref: str) -> str:
 
 def download(uri: str, destination: Path) -> Path:
     """Download the model at ``uri`` (``models:/...``) under ``destination``; returns its directory."""
-    import mlflow.artifacts
-
     return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(destination)))
 
 

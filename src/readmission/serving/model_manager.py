@@ -236,7 +236,7 @@ class ModelManager:
         return replaced
 
     def _resolve_alias(self) -> tuple[str, str | None, dict[str, str]]:
-        from mlflow import MlflowClient
+        from mlflow import MlflowClient  # after __init__ put the client defaults in the environment
 
         with _MLFLOW_LOCK:
             client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
@@ -244,7 +244,7 @@ class ModelManager:
         return str(mv.version), mv.run_id, dict(mv.tags or {})
 
     def _load_version(self, version: str, run_id: str | None, tags: dict[str, str]) -> LoadedModel:
-        import mlflow
+        import mlflow  # after __init__ put the client defaults in the environment
 
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".v{version}-", dir=self.cache_dir))
