@@ -25,6 +25,7 @@ import mlflow.artifacts
 import skops.io
 from mlflow.models import Model
 
+from readmission import features
 from readmission.modeling.run_log import SKOPS_TRUSTED_TYPES
 
 logger = logging.getLogger(__name__)
@@ -68,8 +69,24 @@ def _skops_file(path: Path, flavors: dict[str, Any]) -> Path:
     return file
 
 
+FEATURE_VERSION_REASON = "feature_version"
+
+
+def check_feature_version(metadata: dict[str, Any]) -> None:
+    """Refuse a model trained with other feature code than the running one (``features.FEATURE_VERSION``):
+    it calls ``readmission.features`` by import path, so it would score differently than it was evaluated."""
+    recorded = metadata.get("feature_version")
+    if recorded != features.FEATURE_VERSION:
+        raise ModelRefusedError(
+            FEATURE_VERSION_REASON,
+            f"the model was trained with feature code version {recorded or '(none recorded)'} and this code is "
+            f"version {features.FEATURE_VERSION}: train a model with this code",
+        )
+
+
 def load_model_dir(path: Path) -> ModelFiles:
-    """Load a downloaded MLflow model directory, refusing anything but skops with trusted types."""
+    """Load a downloaded MLflow model directory, refusing anything but skops with trusted types,
+    trained with the running feature code."""
     mlmodel = Model.load(str(path / "MLmodel"))  # YAML (safe_load): builds no object
     file = _skops_file(path, dict(mlmodel.flavors or {}))
     untrusted = sorted(set(skops.io.get_untrusted_types(file=file)) - set(SKOPS_TRUSTED_TYPES))
@@ -77,6 +94,7 @@ def load_model_dir(path: Path) -> ModelFiles:
         raise ModelRefusedError(
             "untrusted_types", f"the model holds types this package does not trust: {', '.join(untrusted)}"
         )
+    check_feature_version(dict(mlmodel.metadata or {}))
     pipeline = skops.io.load(file, trusted=SKOPS_TRUSTED_TYPES)
     signature = mlmodel.signature.inputs.to_dict() if mlmodel.signature is not None else None
     return ModelFiles(pipeline, dict(mlmodel.metadata or {}), signature)

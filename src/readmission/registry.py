@@ -25,7 +25,7 @@ from sklearn.metrics import roc_auc_score
 
 from readmission import datasets, evaluation, schema, tracking
 from readmission.config import Settings, get_settings
-from readmission.model_loader import ModelRefusedError, load_registered
+from readmission.model_loader import FEATURE_VERSION_REASON, ModelRefusedError, load_registered
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -155,7 +155,18 @@ def promote_if_better(
     if validation is None:
         validation = datasets.load_splits(settings, ["validation"])["validation"]
     challenger_auc = validation_auc(_load_checked(client, name, version, CHALLENGER), validation)
-    champion_auc = validation_auc(_load_checked(client, name, champion, CHAMPION), validation)
+    try:
+        champion_auc = validation_auc(_load_checked(client, name, champion, CHAMPION), validation)
+    except RegistryError as error:
+        refused = error.__cause__
+        if not (isinstance(refused, ModelRefusedError) and refused.reason == FEATURE_VERSION_REASON):
+            raise
+        # the champion was trained with other feature code: this code cannot serve it, the challenger can
+        reason = f"champion v{champion} was trained with other feature code ({refused}); challenger takes over"
+        client.set_model_version_tag(name, version, "promotion_check", reason)
+        client.set_model_version_tag(name, version, "promotion_decision", "promoted")
+        _set_champion(client, name, version, reason, [*history, version])
+        return {**result, "promoted": True, "reason": reason, "champion": version}
     better = challenger_auc > champion_auc + settings.promotion_min_delta
     reason = (
         f"val_roc_auc {challenger_auc:.4f} vs champion v{champion} {champion_auc:.4f} "
