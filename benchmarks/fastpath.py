@@ -1,8 +1,8 @@
 """The fast path's generated code vs the classifier's ``predict_proba`` on arrays, one record at a time.
 
 Fits the seed bag the training makes (``hist_gb`` family, patient-grouped split of the
-genuine data; ``--rows`` training rows), then scores ``--records`` validation records one
-by one: the generated function on the encoded row, the fitted classifier's
+genuine data; ``--rows`` training rows), then, with one thread as the API runs, scores
+``--records`` validation records one by one: the generated function on the encoded row, the fitted classifier's
 ``predict_proba`` on the same row as a 1x``n`` array, and, end to end from the raw record,
 ``FastPredictor.predict_record`` vs the pipeline's ``predict_proba`` on a one-row frame.
 
@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from readmission import features, modeling, schema, split
 from readmission.config import DATA_CSV
@@ -37,6 +38,11 @@ def timed(items: list, function: Callable[[object], object]) -> float:
 
 
 def main() -> None:
+    with threadpool_limits(limits=1):  # as the API runs (OMP_NUM_THREADS=1): threads only spin for one row
+        _main()
+
+
+def _main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=20_000, help="training rows")
     parser.add_argument("--records", type=int, default=500, help="records scored one by one")
