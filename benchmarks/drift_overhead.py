@@ -51,7 +51,7 @@ def main() -> None:
                 ready=lambda u=url: httpx.get(u + "/ready", timeout=2).status_code == 200,
                 what=side, timeout=300, env={**env, **overrides}, log_path=work / f"api-{port}.log",
             ):  # fmt: skip
-                result = run_locust(url, "api", args.run_time, args.users, work)
+                result = _measure(url, args.run_time, args.users, work)
                 window = _window(url)
             results[side].append(result)
             print(
@@ -72,6 +72,16 @@ def main() -> None:
         f"(round-to-round spread without it: {spread / off['rps']:.1%} of its median)"
     )
     shutil.rmtree(work, ignore_errors=True)
+
+
+def _measure(url: str, run_time: int, users: int, work: Path, attempts: int = 3) -> dict[str, float]:
+    """One Locust run; a run that recorded no request (a starved load generator) is tried again."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return run_locust(url, "api", run_time, users, work)
+        except ValueError:  # Locust wrote N/A: no request finished
+            print(f"  no request finished (attempt {attempt}); trying again", flush=True)
+    raise RuntimeError(f"Locust recorded no request against {url} in {attempts} attempts")
 
 
 def champion_store(prefix: str) -> tuple[Path, dict[str, str]]:

@@ -9,7 +9,8 @@
   services: ``api`` (POST /predict), ``mlflow`` (POST /invocations) or ``noop`` (POST /noop).
 
 Payloads are genuine UCI rows shaped as the data API serves them (schema.INPUT_COLUMNS,
-null for missing), the first ``LOCUST_ROWS`` rows of ``LOCUST_DATA_CSV``.
+null for missing): the first ``LOCUST_ROWS`` rows of ``LOCUST_DATA_CSV`` that did not end in
+death or hospice (the model does not score those).
 
     locust -f locust/locustfile.py --host http://127.0.0.1:8000              # web UI, Clinician + Service
     locust -f locust/locustfile.py,locust/stepload.py Clinician --headless   # step load to the SLO
@@ -37,8 +38,10 @@ BATCH_RANGE = (100, 1000)
 
 def _records() -> list[dict]:
     path = Path(os.environ.get("LOCUST_DATA_CSV", REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz"))
-    rows = to_records(read_raw_csv(path).head(ROWS))
-    return [{name: row[name] for name in schema.INPUT_COLUMNS} for row in rows]
+    raw = read_raw_csv(path)
+    # What a clinician scores: encounters that ended in death or hospice are outside the model (422).
+    raw = raw[~raw["discharge_disposition_id"].isin(sorted(schema.NOT_READMITTABLE_DISCHARGE_IDS))]
+    return [{name: row[name] for name in schema.INPUT_COLUMNS} for row in to_records(raw.head(ROWS))]
 
 
 RECORDS = _records()
