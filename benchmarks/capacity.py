@@ -6,7 +6,7 @@ loadtest`` (Locust ``Clinician`` users, 1-3 s think time, /predict:/health:/mode
 from CPU 1 until p95 >= 100 ms or a request fails. Prints every step and the last one that held,
 against the original project's 116 req/s per replica (goal: >= 10x).
 
-    .venv/bin/python benchmarks/capacity.py [--step-users 500] [--step-seconds 15] [--max-users 12000] [--out DIR]
+    .venv/bin/python benchmarks/capacity.py [--step-users 500] [--step-seconds 20] [--max-users 12000] [--out DIR]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ ORIGINAL_RPS = 116.0
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--step-users", type=int, default=500)
-    parser.add_argument("--step-seconds", type=float, default=15)
+    parser.add_argument("--step-seconds", type=float, default=20)
     parser.add_argument("--max-users", type=int, default=12_000)
     parser.add_argument("--slo-p95-ms", type=float, default=100)
     parser.add_argument("--out", type=Path, default=None, help="keep the HTML/CSV/PNG here")

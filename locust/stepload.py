@@ -2,7 +2,8 @@
 
 Load it next to the user classes: ``locust -f locust/locustfile.py,locust/stepload.py Clinician``
 (``readmission loadtest`` does). Each step runs ``LOCUST_STEP_SECONDS`` with ``LOCUST_STEP_USERS``
-more users than the last; the first third of a step is ramp-up and is not judged. A step holds the
+more users than the last; the first half of a step is ramp-up (spawning, connecting) and is not
+judged. A step holds the
 SLO when its p95 is below ``LOCUST_SLO_P95_MS`` and it had no failure. The run stops at the first
 step that breaks it (or after ``LOCUST_MAX_USERS``) and writes every step and the capacity as JSON
 to ``LOCUST_CAPACITY_FILE``.
@@ -37,7 +38,7 @@ class StepLoadShape(LoadTestShape):
         self.step_seconds = _env("LOCUST_STEP_SECONDS", 20)
         self.max_users = int(_env("LOCUST_MAX_USERS", 5000))
         self.slo_p95_ms = _env("LOCUST_SLO_P95_MS", 100)
-        self.ramp_seconds = self.step_seconds / 3
+        self.ramp_seconds = self.step_seconds / 2
         self.report_path = os.environ.get("LOCUST_CAPACITY_FILE")
         self.steps: list[dict[str, Any]] = []
         self._step = -1

@@ -32,7 +32,7 @@ def test_clinicians_step_up_and_the_capacity_is_the_last_step_that_held(api: str
     out = tmp_path / "clinicians"
     result = CliRunner().invoke(
         app,
-        ["loadtest", "--host", api, "--step-users", "4", "--step-seconds", "3", "--max-users", "8",
+        ["loadtest", "--host", api, "--step-users", "4", "--step-seconds", "6", "--max-users", "8",
          "--slo-p95-ms", "5000", "--out", str(out)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output

@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
             list[str] | None, typer.Option("--user-class", help="Locust user classes [default: Clinician]")
         ] = None,
         step_users: Annotated[int, typer.Option(min=1, help="Users added every step")] = 100,
-        step_seconds: Annotated[float, typer.Option(min=3, help="Seconds per step (the first third is ramp-up)")] = 20,
+        step_seconds: Annotated[float, typer.Option(min=3, help="Seconds per step (the first half is ramp-up)")] = 20,
         max_users: Annotated[int, typer.Option(min=1, help="Stop here if the SLO still holds")] = 5000,
         slo_p95_ms: Annotated[float, typer.Option(min=1, help="SLO: p95 latency below this (and 0 failures)")] = 100,
         out: Annotated[Path | None, typer.Option(help="Output folder [default: LOCAL_DIR/loadtest/<time>]")] = None,
