@@ -197,14 +197,14 @@ def mlops_diabetes_pipeline() -> None:
     def register_best(trained: Any) -> dict[str, Any]:
         from readmission import pipeline
 
-        return pipeline.register_best(trained["run_id"], trained["model_uri"])
+        return pipeline.register_all(trained)
 
     @task
     @observed
     def promote(registered: Any) -> dict[str, Any]:
         from readmission import pipeline
 
-        return pipeline.promote_if_better(registered["version"])
+        return pipeline.promote_all(registered)
 
     @task
     @observed

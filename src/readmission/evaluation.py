@@ -542,6 +542,31 @@ def save_plots(
     return paths
 
 
+def save_reliability_plot(
+    folder: Path, y: np.ndarray, uncalibrated: np.ndarray, calibrated: np.ndarray, prefix: str = "test"
+) -> Path:
+    """Observed rate against mean risk per decile, before and after calibration, with each ECE."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    for name, proba in (("model", uncalibrated), ("calibrated", calibrated)):
+        table = calibration_table(y, proba)
+        ece = expected_calibration_error(y, proba)
+        ax.plot(table["mean_predicted"], table["observed_rate"], "o-", label=f"{name} (ECE {ece:.3f})")
+    ax.plot([0, 1], [0, 1], "--", color="grey")
+    ax.set(xlabel="Mean predicted risk", ylabel="Observed rate", title=f"Reliability ({prefix})")
+    ax.legend(loc="upper left")
+    path = folder / f"{prefix}_reliability.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
 # --------------------------------------------------------------------------- model card
 
 
@@ -568,9 +593,36 @@ def model_card(
     groups: pd.DataFrame,
     leaderboard: Sequence[Mapping[str, Any]],
     importance: pd.DataFrame,
+    calibration: Mapping[str, Any] | None = None,
+    bands: Bands | None = None,
+    band_tables: Mapping[str, pd.DataFrame] | None = None,
+    intervals: Mapping[str, Interval] | None = None,
 ) -> str:
-    """A markdown model card: data, target, metrics, per-group results, intended use, limitations."""
+    """A markdown model card: data, target, metrics, calibration, bands, per-group results, use, limitations."""
     target_text = "readmitted within 30 days" if target == "within_30_days" else "readmitted at all (<30 or >30 days)"
+    interval_rows = [
+        {"metric": name, "estimate": i.estimate, "ci_low": i.low, "ci_high": i.high}
+        for name, i in (intervals or {}).items()
+    ]
+    calibration_rows = [
+        {"split": split, **{k: metrics.get(f"{split}_{k}", math.nan) for k in ("ece", "calibration_slope",
+                                                                          "calibration_intercept", "brier")}}
+        for split in ("val", "test")
+    ]  # fmt: skip
+    band_text = ""
+    if bands is not None:
+        band_text = (
+            f"Policy: {bands.policy}. Base rate {bands.base_rate:.3f}; medium above {bands.medium_from:.3f}, "
+            f"high from {bands.high_from:.3f}.\n\n"
+        )
+        for split, table in (band_tables or {}).items():
+            band_text += (
+                f"{split}:\n\n"
+                + _table(table.to_dict("records"), ["band", "n", "share", "observed_rate", "mean_risk", "rate_vs_base"])
+                + "\n\n"
+            )
+    method = (calibration or {}).get("method", "none")
+    briers = ", ".join(f"{k} {v:.5f}" for k, v in ((calibration or {}).get("briers") or {}).items())
     metric_rows = [
         {
             "metric": name,
@@ -583,7 +635,8 @@ def model_card(
 
 **Model**: `{candidate}`, a scikit-learn Pipeline `features -> encode -> model` whose input
 is the raw encounter record (the {len(schema.INPUT_COLUMNS)} fields of `schema.INPUT_COLUMNS`).
-**Decision threshold**: {threshold:.4f} (maximum F1 on validation).
+**Decision threshold**: {threshold:.4f}, chosen to maximise F1 (the balance of precision and recall of
+`prediction`) on the cross-fitted calibrated validation risks; the bands below do not depend on it.
 
 ## Data
 UCI "Diabetes 130-US hospitals" (1999-2008). Data version `{data_version}`.
@@ -596,11 +649,41 @@ Rows: {", ".join(f"{k} {v:,}" for k, v in rows.items())}. Split by patient
 ## Metrics
 {_table(metric_rows, ["metric", "validation", "test"])}
 
+## Uncertainty (patient-clustered bootstrap, 95 % intervals)
+{_table(interval_rows, ["metric", "estimate", "ci_low", "ci_high"]) if interval_rows else "not computed"}
+
+## Calibration
+Method `{method}`, chosen by the lowest cross-fitted Brier score on the patient-grouped validation
+split (neither fitted the model nor is the test split): {briers or "n/a"}. Validation figures are
+out-of-fold. Goal: ECE <= 0.02.
+
+{_table(calibration_rows, ["split", "ece", "calibration_slope", "calibration_intercept", "brier"])}
+
+## Risk bands
+{band_text or "not computed"}
 ## Candidates (selection by validation ROC-AUC)
 {_table(leaderboard, ["candidate", "val_roc_auc", "fit_seconds"])}
 
 ## Per-group results (test)
-{_table(groups.to_dict("records"), ["group", "level", "n", "roc_auc", "positive_rate", "observed_rate"])}
+Groups of at least {MIN_GROUP_SIZE} encounters; TPR/FPR at the decision threshold.
+
+{
+        _table(
+            groups.to_dict("records"),
+            [
+                "group",
+                "level",
+                "n",
+                "roc_auc",
+                "roc_auc_low",
+                "roc_auc_high",
+                "observed_rate",
+                "predicted_rate",
+                "tpr",
+                "fpr",
+            ],
+        )
+    }
 
 ## Most important features (permutation, validation subsample)
 {_table(importance.head(10).to_dict("records"), ["feature", "importance_mean", "importance_std"])}

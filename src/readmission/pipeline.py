@@ -361,11 +361,15 @@ def train_run(
     settings: Settings | None = None,
     families: Sequence[str] | None = None,
     register: bool = True,
+    target: schema.Target | None = None,
 ) -> TrainResult:
-    """Set MLflow up, run one training (``modeling.train_and_log``) and, with ``register``, register its model."""
-    settings = settings or get_settings()
+    """Set MLflow up, run one training of ``target`` (default ``READMISSION_TARGET``) and, with ``register``,
+    register its model under that outcome's name (``Settings.model_name_for``)."""
+    settings = (settings or get_settings()).for_target(target or (settings or get_settings()).readmission_target)
     client = tracking.configure(settings)
-    result = modeling.train_and_log(train, validation, test, manifest, settings=settings, families=families)
+    result = modeling.train_and_log(
+        train, validation, test, manifest, settings=settings, families=families, target=settings.readmission_target
+    )
     if not register:
         return result
     version = registry.register_run(client, settings.model_name, result.run_id, result.model_uri)
@@ -373,35 +377,74 @@ def train_run(
 
 
 def train_models(manifest_uri: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
-    """Fit the candidates on the split tables and log the best as an MLflow run (not registered yet).
+    """Fit and log both outcomes (``schema.TARGETS``) on the split tables (not registered yet).
 
-    ``manifest_uri`` (default: the latest under ``DATASET_URI``) gives the run its file lineage.
+    ``manifest_uri`` (default: the latest under ``DATASET_URI``) gives the runs their file lineage.
+    The answer has each outcome's run under ``runs`` and the ``any`` run's fields at the top.
     """
     settings = settings or get_settings()
     splits = datasets.load_splits(settings)
     manifest = manifest_uri or settings.resolved_dataset_uri
     start = time.perf_counter()
-    result = train_run(
-        splits["train"], splits["validation"], splits["test"], manifest, settings=settings, register=False
+    results = {
+        target: train_run(
+            splits["train"], splits["validation"], splits["test"], manifest, settings=settings, register=False,
+            target=target,
+        )
+        for target in schema.TARGETS
+    }  # fmt: skip
+    for result in results.values():
+        monitoring.log_reference(
+            result.run_id, splits["train"], settings, model_uri=result.model_uri, validation=splits["validation"]
+        )
+    pushmetrics.push_training(
+        time.perf_counter() - start, {f"{t}:{r.candidate}": r.metrics for t, r in results.items()}, settings
     )
-    monitoring.log_reference(
-        result.run_id, splits["train"], settings, model_uri=result.model_uri, validation=splits["validation"]
-    )
-    pushmetrics.push_training(time.perf_counter() - start, {result.candidate: result.metrics}, settings)
-    return result.as_dict()
+    runs = {target: result.as_dict() for target, result in results.items()}
+    return {**runs[schema.TARGETS[0]], "runs": runs}
 
 
-def register_best(run_id: str, model_uri: str, settings: Settings | None = None) -> dict[str, Any]:
-    """Register ``model_uri``, logged by ``run_id``, as a new version (alias ``challenger``); idempotent per run."""
+def register_best(
+    run_id: str, model_uri: str, settings: Settings | None = None, *, target: schema.Target | None = None
+) -> dict[str, Any]:
+    """Register ``model_uri``, logged by ``run_id``, as a new version of its outcome's model (alias ``challenger``);
+    idempotent per run."""
     settings = settings or get_settings()
+    settings = settings.for_target(target or settings.readmission_target)
     version = registry.register_run(tracking.configure(settings), settings.model_name, run_id, model_uri)
-    return {"model_name": settings.model_name, "version": version, "run_id": run_id}
+    return {
+        "model_name": settings.model_name,
+        "version": version,
+        "run_id": run_id,
+        "target": settings.readmission_target,
+    }
 
 
-def promote_if_better(version: str, settings: Settings | None = None) -> dict[str, Any]:
-    """Move ``champion`` to ``version`` only when it beats the champion on the same validation rows."""
-    decision = registry.promote_if_better(version, settings=settings or get_settings())
+def register_all(trained: Mapping[str, Any], settings: Settings | None = None) -> dict[str, Any]:
+    """``register_best`` for every outcome's run of ``train_models``; the ``any`` version's fields at the top."""
+    runs = trained.get("runs") or {"any": trained}
+    registered = {
+        target: register_best(run["run_id"], run["model_uri"], settings, target=target) for target, run in runs.items()
+    }
+    return {**registered.get("any", {}), "outcomes": registered}
+
+
+def promote_if_better(
+    version: str, settings: Settings | None = None, *, target: schema.Target | None = None
+) -> dict[str, Any]:
+    """Move ``target``'s ``champion`` to ``version`` only when it passes the promotion gate on the same rows."""
+    settings = settings or get_settings()
+    decision = registry.promote_if_better(version, settings=settings.for_target(target or settings.readmission_target))
     return {key: value for key, value in decision.items() if isinstance(value, (str, int, float, bool, type(None)))}
+
+
+def promote_all(registered: Mapping[str, Any], settings: Settings | None = None) -> dict[str, Any]:
+    """``promote_if_better`` for every outcome's new version; ``promoted`` when any champion moved."""
+    outcomes = registered.get("outcomes") or {"any": registered}
+    decisions = {
+        target: promote_if_better(entry["version"], settings, target=target) for target, entry in outcomes.items()
+    }
+    return {"promoted": any(d["promoted"] for d in decisions.values()), "outcomes": decisions}
 
 
 def train_register_promote(
@@ -410,9 +453,11 @@ def train_register_promote(
     """``readmission train``: the DAG's training steps in order (train, register, promote unless told not to)."""
     settings = settings or get_settings()
     out = train_models(manifest_uri, settings)
-    out["version"] = register_best(out["run_id"], out["model_uri"], settings)["version"]
+    registered = register_all(out, settings)
+    out["version"] = registered.get("version")
+    out["versions"] = {target: entry["version"] for target, entry in registered["outcomes"].items()}
     if promote_model:
-        out["promotion"] = promote_if_better(out["version"], settings)
+        out["promotion"] = promote_all(registered, settings)
     return out
 
 

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from sklearn.metrics import roc_auc_score
 
 from readmission import datasets, evaluation, schema, tracking
 from readmission.config import Settings, get_settings
@@ -124,11 +123,6 @@ def _load_checked(client: MlflowClient, name: str, version: str, role: str) -> P
         raise RegistryError(f"{name} version {version} ({role}) is refused ({error.reason}): {error}") from error
 
 
-def validation_auc(pipeline: Pipeline, validation: pd.DataFrame) -> float:
-    proba = pipeline.predict_proba(validation[list(schema.INPUT_COLUMNS)])[:, 1]
-    return float(roc_auc_score(np.asarray(validation["label"]), proba))
-
-
 def promote_if_better(
     version: str | None = None, validation: pd.DataFrame | None = None, *, settings: Settings | None = None
 ) -> dict[str, Any]:
@@ -152,11 +146,20 @@ def promote_if_better(
         return {**result, "promoted": True, "reason": "first model", "champion": version}
     if champion == version:
         return {**result, "promoted": False, "reason": "already champion", "champion": champion}
+    targets = {
+        role: client.get_model_version(name, v).tags.get("target")
+        for role, v in (("challenger", version), ("champion", champion))
+    }
+    if targets["challenger"] and targets["champion"] and targets["challenger"] != targets["champion"]:
+        reason = f"different targets: challenger {targets['challenger']}, champion {targets['champion']}"
+        client.set_model_version_tag(name, version, "promotion_decision", "rejected")
+        client.set_model_version_tag(name, version, "promotion_reason", reason)
+        return {**result, "promoted": False, "reason": reason, "champion": champion}
     if validation is None:
         validation = datasets.load_splits(settings, ["validation"])["validation"]
-    challenger_auc = validation_auc(_load_checked(client, name, version, CHALLENGER), validation)
+    challenger_model = _load_checked(client, name, version, CHALLENGER)
     try:
-        champion_auc = validation_auc(_load_checked(client, name, champion, CHAMPION), validation)
+        champion_model = _load_checked(client, name, champion, CHAMPION)
     except RegistryError as error:
         refused = error.__cause__
         if not (isinstance(refused, ModelRefusedError) and refused.reason == FEATURE_VERSION_REASON):
@@ -167,24 +170,59 @@ def promote_if_better(
         client.set_model_version_tag(name, version, "promotion_decision", "promoted")
         _set_champion(client, name, version, reason, [*history, version])
         return {**result, "promoted": True, "reason": reason, "champion": version}
-    better = challenger_auc > champion_auc + settings.promotion_min_delta
-    reason = (
-        f"val_roc_auc {challenger_auc:.4f} vs champion v{champion} {champion_auc:.4f} "
-        f"(min delta {settings.promotion_min_delta}) on {len(validation)} rows"
+    comparison = compare(
+        challenger_model,
+        champion_model,
+        validation,
+        target=targets["challenger"] or settings.readmission_target,
+        min_delta=settings.promotion_min_delta,
+        seed=settings.random_seed,
     )
-    client.set_model_version_tag(name, version, "promotion_check", reason)
-    client.set_model_version_tag(name, version, "promotion_decision", "promoted" if better else "rejected")
-    if better:
+    reason = f"vs champion v{champion}: {comparison.reason}"
+    for key, value in comparison.as_tags().items():
+        client.set_model_version_tag(name, version, key, value)
+    client.set_model_version_tag(name, version, "promotion_check", reason[:5000])
+    client.set_model_version_tag(name, version, "promotion_decision", "promoted" if comparison.promote else "rejected")
+    if comparison.promote:
         _set_champion(client, name, version, reason, [*history, version])
-    logger.info("%s v%s %s: %s", name, version, "promoted" if better else "not promoted", reason)
+    logger.info("%s v%s %s: %s", name, version, "promoted" if comparison.promote else "not promoted", reason)
     return {
         **result,
-        "promoted": better,
+        "promoted": comparison.promote,
         "reason": reason,
-        "challenger_val_roc_auc": challenger_auc,
-        "champion_val_roc_auc": champion_auc,
-        "champion": version if better else champion,
+        "challenger_val_roc_auc": comparison.challenger_roc_auc,
+        "champion_val_roc_auc": comparison.champion_roc_auc,
+        "val_roc_auc_delta_low": comparison.delta_low,
+        "champion": version if comparison.promote else champion,
     }
+
+
+def compare(
+    challenger: Pipeline,
+    champion: Pipeline,
+    validation: pd.DataFrame,
+    *,
+    target: str,
+    min_delta: float,
+    seed: int,
+) -> evaluation.Comparison:
+    """The promotion gate on the same validation rows, labelled for ``target`` (``evaluation.compare_models``)."""
+    from readmission import features
+
+    rows = validation[list(schema.INPUT_COLUMNS)]
+    y = (
+        features.label(validation[schema.TARGET_COLUMN], target).to_numpy()
+        if schema.TARGET_COLUMN in validation
+        else np.asarray(validation["label"])
+    )
+    return evaluation.compare_models(
+        y,
+        challenger.predict_proba(rows)[:, 1],
+        champion.predict_proba(rows)[:, 1],
+        validation["patient_nbr"].to_numpy(),
+        min_delta=min_delta,
+        seed=seed,
+    )
 
 
 def force_champion(

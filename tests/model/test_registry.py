@@ -22,6 +22,7 @@ def settings(mlflow_server, tmp_path_factory) -> Settings:
         mlflow_tracking_uri=mlflow_server.tracking_uri,
         mlflow_experiment_name="registry-tests",
         model_name=f"registry-test-{secrets.token_hex(3)}",
+        model_name_30d=f"registry-test-30d-{secrets.token_hex(3)}",
         train_time_budget_seconds=1,
     )
 
@@ -52,7 +53,7 @@ def decisions(settings, small_splits, first) -> dict[str, dict]:
     """First model promoted; then a deliberately worse one (shuffled labels) registered and checked."""
     promoted_first = registry.promote_if_better(first.version, small_splits["validation"], settings=settings)
     rng = np.random.default_rng(0)
-    noisy = small_splits["train"].assign(label=rng.permutation(small_splits["train"]["label"].to_numpy()))
+    noisy = small_splits["train"].assign(readmitted=rng.permutation(small_splits["train"]["readmitted"].to_numpy()))
     worse = pipeline.train_run(
         noisy, small_splits["validation"], small_splits["test"], settings=settings, families=(modeling.LOGISTIC,)
     )
@@ -78,13 +79,25 @@ def test_run_has_metrics_params_lineage_and_artifacts(settings, first) -> None:
     inputs = {d.dataset.name: d.dataset for d in run.inputs.dataset_inputs}
     assert inputs["train@test-v1"].digest == f"{0:064x}"[:36]
     assert "s3://datasets/test-v1/train.parquet" in inputs["train@test-v1"].source
+    for split in ("val", "test"):
+        assert metrics[f"{split}_ece"] < 0.06
+        assert 0 < metrics[f"{split}_band_high_share"] <= 0.2 + 1e-9
+        assert f"{split}_calibration_slope" in metrics
+    assert metrics["val_band_high_share"] <= 0.2
+    assert metrics["test_roc_auc_ci_low"] < metrics["test_roc_auc"] < metrics["test_roc_auc_ci_high"]
+    assert metrics["test_brier_ci_low"] < metrics["test_brier"] < metrics["test_brier_ci_high"]
+    assert {f"val_calibration_brier_{m}" for m in ("none", "sigmoid", "isotonic")} <= set(metrics)
     artifacts = {a.path for a in client(settings).list_artifacts(first.run_id)}
     assert {"model_card.md", "per_group.csv", "calibration.csv", "candidates.json", "plots"} <= artifacts
+    assert {"bands_val.csv", "bands_test.csv", "bootstrap_intervals.json"} <= artifacts
     plots = {a.path for a in client(settings).list_artifacts(first.run_id, "plots")}
     for name in ("roc", "pr", "calibration", "confusion_matrix", "permutation_importance"):
         assert f"plots/test_{name}.png" in plots
+    assert "plots/test_reliability.png" in plots
     card = mlflow.artifacts.load_text(f"runs:/{first.run_id}/model_card.md")
     assert "## Per-group results" in card
+    for section in ("## Calibration", "## Risk bands", "## Uncertainty", "maximise F1"):
+        assert section in card
     assert "## Limitations" in card
 
 
@@ -98,6 +111,13 @@ def test_version_has_tags_metadata_and_challenger(settings, first) -> None:
     assert info.metadata["data_version"] == "test-v1"
     assert info.metadata["target"] == "any"
     assert "test_roc_auc" in info.metadata["metrics"]
+    bands = info.metadata["bands"]
+    assert bands["medium_from"] == pytest.approx(bands["base_rate"])
+    assert bands["high_from"] >= 1.4 * bands["base_rate"]
+    assert info.metadata["calibration"]["method"] in ("none", "sigmoid", "isotonic")
+    # the logged model returns calibrated risk: its classifier is the calibrated wrapper
+    model = registry.load_model(settings.model_name, first.version)
+    assert type(model.steps[-1][1]).__name__ == "CalibratedClassifier"
 
 
 def test_first_becomes_champion_and_worse_is_not_promoted(settings, first, decisions) -> None:
@@ -106,7 +126,12 @@ def test_first_becomes_champion_and_worse_is_not_promoted(settings, first, decis
     worse = decisions["worse"]
     assert worse["promoted"] is False
     assert worse["challenger_val_roc_auc"] < worse["champion_val_roc_auc"]
+    assert worse["val_roc_auc_delta_low"] < 0
     c = client(settings)
+    tags = c.get_model_version(settings.model_name, worse["version"]).tags
+    assert tags["promotion_promote"] == "False"
+    assert float(tags["promotion_delta_low"]) < float(tags["promotion_delta_high"])
+    assert "interval" in tags["promotion_check"]
     assert c.get_model_version_by_alias(settings.model_name, "champion").version == first.version
     assert c.get_model_version_by_alias(settings.model_name, "challenger").version == worse["version"]
     assert c.get_model_version(settings.model_name, worse["version"]).tags["promotion_decision"] == "rejected"
@@ -151,3 +176,53 @@ def test_models_command_lists_versions_and_aliases(settings, first, decisions, m
     rows = registry.list_versions(settings=settings)
     assert [row["version"] for row in rows][-1] == first.version
     assert rows[-1]["val_roc_auc"] == pytest.approx(first.metrics["val_roc_auc"], abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def gate(mlflow_server, tmp_path_factory, small_splits) -> dict[str, dict]:
+    """A noise champion, then a clearly better model, then the same model retrained with another seed."""
+    settings = Settings(
+        local_dir=tmp_path_factory.mktemp("gate"),
+        mlflow_tracking_uri=mlflow_server.tracking_uri,
+        mlflow_experiment_name="gate-tests",
+        model_name=f"gate-test-{secrets.token_hex(3)}",
+    )
+    train, validation = small_splits["train"], small_splits["validation"]
+    rng = np.random.default_rng(1)
+    noise = train.assign(readmitted=rng.permutation(train["readmitted"].to_numpy()))
+    families = (modeling.HIST_GB,)
+    out = {}
+    for name, frame, seed in (("noise", noise, 42), ("better", train, 42), ("equal", train, 7)):
+        run = pipeline.train_run(frame, validation, settings=settings.model_copy(update={"random_seed": seed}),
+                                 families=families)  # fmt: skip
+        out[name] = {"version": run.version, **registry.promote_if_better(run.version, validation, settings=settings)}
+    out["settings"] = {"model_name": settings.model_name}
+    return out
+
+
+def test_promotion_gate_promotes_a_clearly_better_model_but_not_an_equal_one(gate) -> None:
+    assert gate["noise"]["promoted"] is True
+    better = gate["better"]
+    assert better["promoted"] is True, better["reason"]
+    assert better["val_roc_auc_delta_low"] > 0
+    equal = gate["equal"]
+    assert equal["promoted"] is False, equal["reason"]
+    assert equal["val_roc_auc_delta_low"] < 0 < abs(equal["challenger_val_roc_auc"] - equal["champion_val_roc_auc"])
+    assert equal["champion"] == better["version"]
+
+
+def test_the_30_day_outcome_is_its_own_model(settings, small_splits, first) -> None:
+    run = pipeline.train_run(
+        small_splits["train"], small_splits["validation"], small_splits["test"], settings=settings,
+        families=(modeling.LOGISTIC,), target="within_30_days",
+    )  # fmt: skip
+    name = settings.model_name_for("within_30_days")
+    version = client(settings).get_model_version(name, run.version)
+    assert version.tags["target"] == "within_30_days"
+    info = mlflow.models.get_model_info(f"models:/{name}/{run.version}")
+    base = info.metadata["bands"]["base_rate"]
+    assert 0.05 < base < 0.2  # readmitted within 30 days: about 11 %
+    assert info.metadata["bands"]["high_from"] >= 1.5 * base
+    decision = registry.promote_if_better(run.version, small_splits["validation"],
+                                          settings=settings.for_target("within_30_days"))  # fmt: skip
+    assert decision["reason"] == "first model"  # its own champion, not compared with the `any` model

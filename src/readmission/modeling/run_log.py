@@ -174,6 +174,10 @@ def log_run(
                 groups=report.groups,
                 leaderboard=leaderboard(sweep),
                 importance=report.importance,
+                calibration=report.calibration,
+                bands=report.bands,
+                band_tables=report.band_tables,
+                intervals=report.intervals,
             ),
         )
         key_metrics = {k: round(report.metrics[k], 6) for k in evaluation.KEY_METRICS if k in report.metrics}
@@ -183,8 +187,10 @@ def log_run(
             "target": target,
             "candidate": best.family,
             "metrics": key_metrics,
+            "calibration": report.calibration,
+            **({"bands": report.bands.as_dict()} if report.bands else {}),
         }
-        info = log_model(best.pipeline, frames["validation"], metadata)
+        info = log_model(report.pipeline or best.pipeline, frames["validation"], metadata)
         return run.info.run_id, info.model_uri
 
 
@@ -211,6 +217,14 @@ def log_artifacts(
         )
         report.groups.to_csv(folder / "per_group.csv", index=False)
         evaluation.calibration_table(report.y, report.proba).to_csv(folder / "calibration.csv", index=False)
+        if report.uncalibrated is not None:
+            evaluation.save_reliability_plot(
+                folder / "plots", report.y, report.uncalibrated, report.proba, report.prefix
+            )
+        for split, table in report.band_tables.items():
+            table.to_csv(folder / f"bands_{split}.csv", index=False)
+        intervals = {name: vars(interval) for name, interval in report.intervals.items()}
+        (folder / "bootstrap_intervals.json").write_text(json.dumps(intervals, indent=2))
         report.importance.to_csv(folder / "permutation_importance.csv", index=False)
         (folder / "candidates.json").write_text(json.dumps(leaderboard, indent=2))
         if manifest:

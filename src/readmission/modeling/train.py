@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from readmission import datasets
+from readmission import datasets, features, schema
 from readmission.config import Settings, get_settings
 from readmission.modeling import candidates, run_log, search
 from readmission.modeling.report import evaluate
@@ -56,10 +56,13 @@ def train_and_log(
     *,
     settings: Settings | None = None,
     families: Sequence[str] | None = None,
+    target: schema.Target | None = None,
 ) -> TrainResult:
-    """Fit the candidates, pick the best on validation ROC-AUC and log it as one run (not registered).
+    """Fit the candidates, pick the best on validation ROC-AUC, calibrate it and log it as one run (not registered).
 
-    The MLflow experiment must be set (``tracking.configure``).
+    ``target`` (default ``settings.readmission_target``) relabels every split from its ``readmitted``
+    column, so one set of split tables trains both outcomes. The MLflow experiment must be set
+    (``tracking.configure``).
     """
     settings = settings or get_settings()
     families = tuple(families or settings.candidate_families)
@@ -67,13 +70,19 @@ def train_and_log(
     manifest = (
         datasets.load_manifest(manifest_or_uri, settings) if isinstance(manifest_or_uri, str) else manifest_or_uri
     )
+    target = target or settings.readmission_target
+    train, validation = relabel(train, target), relabel(validation, target)
+    test = relabel(test, target) if test is not None else None
     frames = {"train": train, "validation": validation, **({"test": test} if test is not None else {})}
     version_id = datasets.data_version(frames, manifest)
-    target = str((manifest or {}).get("target") or settings.readmission_target)
     with threadpool_limits(limits=1):
         result = search.sweep_with(train, validation, settings=settings, families=families)
         best = result.best
-        report = evaluate(best.pipeline, validation=validation, test=test, seed=settings.random_seed)
+        base_rate = float(train[candidates.LABEL].mean())
+        report = evaluate(
+            best.pipeline, validation=validation, test=test, seed=settings.random_seed, target=target,
+            base_rate=base_rate,
+        )  # fmt: skip
         run_id, model_uri = run_log.log_run(
             sweep=result,
             report=report,
@@ -97,3 +106,10 @@ def train_and_log(
         f"{metrics['test_roc_auc']:.4f}" if "test_roc_auc" in metrics else "n/a",
     )
     return TrainResult(run_id, model_uri, None, best.family, report.threshold, version_id, metrics)
+
+
+def relabel(frame: pd.DataFrame, target: schema.Target) -> pd.DataFrame:
+    """``frame`` with ``label`` computed for ``target`` from ``readmitted`` (kept as it is without that column)."""
+    if schema.TARGET_COLUMN not in frame:
+        return frame
+    return frame.assign(**{candidates.LABEL: features.label(frame[schema.TARGET_COLUMN], target).to_numpy()})
