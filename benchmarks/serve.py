@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 BIN = Path(sys.executable).parent
 MODEL = "bench-readmission"
+MODEL_30D = "bench-readmission-30d"
 UVICORN = ["--workers", "1", "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
 
 
@@ -46,19 +47,25 @@ def train_and_register(raw: pd.DataFrame, tracking_uri: str, work: Path) -> None
     from readmission.config import Settings
 
     settings = Settings(
-        mlflow_tracking_uri=tracking_uri, model_name=MODEL, local_dir=work / "var", train_candidates="hist_gb"
+        mlflow_tracking_uri=tracking_uri,
+        model_name=MODEL,
+        model_name_30d=MODEL_30D,
+        local_dir=work / "var",
+        train_candidates="hist_gb",
     )
     splits = split.split(features.clean(raw).frame)
-    result = pipeline.train_run(splits["train"], splits["validation"], settings=settings)
-    registry.promote_if_better(result.version, splits["validation"], settings=settings)
+    for target in schema.TARGETS:  # both outcomes, as every pipeline run registers them
+        result = pipeline.train_run(splits["train"], splits["validation"], settings=settings, target=target)
+        registry.promote_if_better(result.version, splits["validation"], settings=settings.for_target(target))
 
 
 def local_store(work: Path) -> tuple[str, dict[str, str]]:
     """A throwaway MLflow store under ``work`` and the environment of the servers that use it."""
     tracking_uri = f"sqlite:///{work / 'mlflow.db'}"
     env = {
-        "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_DISABLE_TELEMETRY": "true", "MODEL_NAME": MODEL,
-        "LOCAL_DIR": str(work / "var"), "MODEL_CACHE_DIR": str(work / "cache"), "LOG_LEVEL": "WARNING",
+        "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MODEL_NAME": MODEL, "MODEL_NAME_30D": MODEL_30D, "LOCAL_DIR": str(work / "var"),
+        "MODEL_CACHE_DIR": str(work / "cache"), "LOG_LEVEL": "WARNING",
         "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src"),
     }  # fmt: skip
     os.environ.update({k: v for k, v in env.items() if k.startswith("MLFLOW")})
@@ -141,6 +148,9 @@ def main() -> None:
         ):  # fmt: skip
             results[label] = run_locust(url, target, args.run_time, args.users, work)
             if target == "api":
+                results["inference API (/predict?explain=true)"] = run_locust(
+                    url, "explain", args.run_time, args.users, work
+                )
                 batch = batch_figures(url, raw, tracking_uri)
 
     print()
@@ -148,10 +158,12 @@ def main() -> None:
     for label, r in results.items():
         print(f"{label:38} {r['rps']:9.1f} {r['p50']:8.1f} {r['p99']:8.1f} {r['requests']:9.0f} {r['failures']:8.0f}")
     api, mlf, noop = (results[k] for k in servers)
+    explain = results["inference API (/predict?explain=true)"]
     print()
+    print(f"explain vs mlflow serve    : {explain['rps'] / max(mlf['rps'], 1e-9):6.1f}x   (goal >= 5x)")
     print(f"throughput vs mlflow serve : {api['rps'] / max(mlf['rps'], 1e-9):6.1f}x   (goal >= 15x)")
     print(f"p99 vs mlflow serve        : {api['p99'] / max(mlf['p99'], 1e-9):6.3f}    (goal <= 0.1)")
-    print(f"throughput vs no-op        : {api['rps'] / max(noop['rps'], 1e-9):6.2f}    (goal >= 0.5)")
+    print(f"throughput vs no-op        : {api['rps'] / max(noop['rps'], 1e-9):6.2f}    (goal >= 0.8, both outcomes)")
     print(
         f"batch of 10,000 via HTTP   : {batch['http_rows_s']:9.0f} rows/s; in-process model: "
         f"{batch['inproc_rows_s']:9.0f} rows/s; ratio {batch['http_rows_s'] / batch['inproc_rows_s']:.2f} (goal >= 0.5)"

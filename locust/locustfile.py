@@ -6,7 +6,8 @@
   ``/predict/batch``, with a few seconds between batches.
 - ``Throughput``: the benchmark driver (no think time, one record per request). It
   is only loaded when ``LOCUST_TARGET`` is set, so the web UI mixes clinicians and
-  services: ``api`` (POST /predict), ``mlflow`` (POST /invocations) or ``noop`` (POST /noop).
+  services: ``api`` (POST /predict), ``explain`` (POST /predict?explain=true), ``mlflow`` (POST
+  /invocations) or ``noop`` (POST /noop).
 
 Payloads are genuine UCI rows shaped as the data API serves them (schema.INPUT_COLUMNS,
 null for missing): the first ``LOCUST_ROWS`` rows of ``LOCUST_DATA_CSV`` that did not end in
@@ -116,5 +117,7 @@ class Throughput(FastHttpUser):
             _post(self, "/invocations", {"dataframe_records": [record]})
         elif TARGET == "noop":
             _post(self, "/noop", record)
+        elif TARGET == "explain":
+            _post(self, "/predict?explain=true", record, name="/predict?explain=true")
         else:
             _post(self, "/predict", record)
