@@ -16,7 +16,7 @@ import time
 
 from threadpoolctl import threadpool_limits
 
-from readmission import features, modeling, schema, split
+from readmission import features, modeling, split
 from readmission.config import DATA_CSV, get_settings
 from readmission.data_api.loading import read_raw_csv
 from readmission.modeling import search
@@ -32,7 +32,7 @@ def main() -> None:
     print(f"rows: {', '.join(f'{k} {len(v):,}' for k, v in splits.items())}  cores {os.cpu_count()}  "
           f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
     families = [name for name in modeling.CANDIDATES if name != modeling.BASELINE]
-    for target in schema.TARGETS:
+    for target in features.TARGETS:
         train, validation, test = (relabel(splits[name], target) for name in ("train", "validation", "test"))
         started = time.perf_counter()
         with threadpool_limits(limits=1):

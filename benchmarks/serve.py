@@ -54,7 +54,7 @@ def train_and_register(raw: pd.DataFrame, tracking_uri: str, work: Path) -> None
         train_candidates="hist_gb",
     )
     splits = split.split(features.clean(raw).frame)
-    for target in schema.TARGETS:  # both outcomes, as every pipeline run registers them
+    for target in features.TARGETS:  # both outcomes, as every pipeline run registers them
         result = pipeline.train_run(splits["train"], splits["validation"], settings=settings, target=target)
         registry.promote_if_better(result.version, splits["validation"], settings=settings.for_target(target))
 

@@ -377,7 +377,7 @@ def train_run(
 
 
 def train_models(manifest_uri: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
-    """Fit and log both outcomes (``schema.TARGETS``) on the split tables (not registered yet).
+    """Fit and log both outcomes (``features.TARGETS``) on the split tables (not registered yet).
 
     ``manifest_uri`` (default: the latest under ``DATASET_URI``) gives the runs their file lineage.
     The answer has each outcome's run under ``runs`` and the ``any`` run's fields at the top.
@@ -391,7 +391,7 @@ def train_models(manifest_uri: str | None = None, settings: Settings | None = No
             splits["train"], splits["validation"], splits["test"], manifest, settings=settings, register=False,
             target=target,
         )
-        for target in schema.TARGETS
+        for target in features.TARGETS
     }  # fmt: skip
     for result in results.values():
         monitoring.log_reference(
@@ -401,7 +401,7 @@ def train_models(manifest_uri: str | None = None, settings: Settings | None = No
         time.perf_counter() - start, {f"{t}:{r.candidate}": r.metrics for t, r in results.items()}, settings
     )
     runs = {target: result.as_dict() for target, result in results.items()}
-    return {**runs[schema.TARGETS[0]], "runs": runs}
+    return {**runs[features.TARGETS[0]], "runs": runs}
 
 
 def register_best(

@@ -23,8 +23,6 @@ UNKNOWN_GENDER = "Unknown/Invalid"
 """The gender value the data uses for 'not recorded'."""
 
 Target = Literal["any", "within_30_days"]
-TARGETS: tuple[Target, ...] = ("any", "within_30_days")
-"""Both outcomes are trained, registered and served on every run."""
 """What ``label`` = 1 means: readmitted at all (``<30`` or ``>30``), or within 30 days (``<30``)."""
 
 
