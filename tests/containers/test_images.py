@@ -6,6 +6,8 @@ volume writable; the service answers its health check (the image's HEALTHCHECK, 
 
 from __future__ import annotations
 
+import secrets
+
 import httpx
 import pytest
 
@@ -37,7 +39,7 @@ def test_data_api_image_serves_batches_read_only_as_uid_10001() -> None:
         podman.volume() as state,
         podman.container(
             "data-api", "-e", f"DATA_API_PORT={port}", "-e", "DATA_API_HOST=127.0.0.1",
-            "-e", "DATA_API_ADMIN_TOKEN=container-test-token", "-e", "BATCH_SIZE=1000",
+            "-e", f"DATA_API_ADMIN_TOKEN={secrets.token_hex(24)}", "-e", "BATCH_SIZE=1000",
             "-v", f"{state}:/var/lib/data-api",
         ) as container,
     ):  # fmt: skip
@@ -58,7 +60,7 @@ def test_inference_api_image_starts_without_a_model_read_only_as_uid_10001() -> 
         podman.volume() as cache,
         podman.container(
             "inference-api", "-e", f"API_PORT={port}", "-e", "API_HOST=127.0.0.1",
-            "-e", "API_ADMIN_TOKEN=container-test-token",
+            "-e", f"API_ADMIN_TOKEN={secrets.token_hex(24)}",
             # No MLflow server: alive, not ready.
             "-e", f"MLFLOW_TRACKING_URI=http://127.0.0.1:{services.free_port()}",
             "-v", f"{cache}:/var/cache/readmission",
