@@ -4,7 +4,7 @@ A registered model is data from whoever can reach MLflow. ``mlflow.sklearn.load_
 would unpickle a pickle/cloudpickle model, trust the types the model's own ``MLmodel``
 lists for skops, and put the model's ``code/`` folder on ``sys.path``: each runs the
 sender's code. Here only the sklearn flavor in the skops format is read, the file's
-types are checked against ``modeling.run_log.SKOPS_TRUSTED_TYPES`` (held in this package, never
+types are checked against ``trusted_types.SKOPS_TRUSTED_TYPES`` (held in this package, never
 the list in the model) before anything is built, and everything else is refused.
 
 A refusal is a ``ModelRefusedError`` whose ``reason`` is a short label for metrics and
@@ -26,7 +26,7 @@ import skops.io
 from mlflow.models import Model
 
 from readmission import features
-from readmission.modeling.run_log import SKOPS_TRUSTED_TYPES
+from readmission.trusted_types import SKOPS_TRUSTED_TYPES
 
 logger = logging.getLogger(__name__)
 

@@ -119,7 +119,15 @@ def auth_server(
 
 @contextmanager
 def as_user(monkeypatch: pytest.MonkeyPatch, server: AuthServer, user: tuple[str, str] | None) -> Iterator[None]:
-    """MLflow clients read the credentials from the environment at every request."""
+    """MLflow clients read the credentials from the environment at every request.
+
+    The registry URI is set too: earlier tests in the session may have pointed MLflow's
+    process-wide registry URI at another server.
+    """
+    import mlflow
+
+    previous_registry = mlflow.get_registry_uri()
+    mlflow.set_registry_uri(server.url)
     with monkeypatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", server.url)
         for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MLFLOW_S3_ENDPOINT_URL"):
@@ -130,7 +138,10 @@ def as_user(monkeypatch: pytest.MonkeyPatch, server: AuthServer, user: tuple[str
         else:
             patch.setenv("MLFLOW_TRACKING_USERNAME", user[0])
             patch.setenv("MLFLOW_TRACKING_PASSWORD", user[1])
-        yield
+        try:
+            yield
+        finally:
+            mlflow.set_registry_uri(previous_registry)
 
 
 @pytest.fixture(scope="module")
@@ -146,10 +157,17 @@ def provisioned(auth_server: AuthServer) -> AuthServer:
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    import mlflow
+
+    previous_registry = mlflow.get_registry_uri()
+    mlflow.set_registry_uri(auth_server.url)  # earlier tests may have pointed it at another server
     with pytest.MonkeyPatch.context() as patch:  # MLflow reads the credentials from the environment
         for name, value in env.items():
             patch.setenv(name, value)
-        module.provision(os.environ)
+        try:
+            module.provision(os.environ)
+        finally:
+            mlflow.set_registry_uri(previous_registry)
     return auth_server
 
 

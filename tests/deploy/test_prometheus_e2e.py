@@ -104,7 +104,8 @@ def _scrape_and_query(
         } <= names
         (loaded,) = query(prometheus, 'readmission_model_loaded{job="inference-api"}')
         assert loaded["value"][1] == "1"
-        (info,) = query(prometheus, 'readmission_model_info{job="inference-api"}')
+        # One series per outcome's model: the 30-day model may exist on the session's server too.
+        (info,) = query(prometheus, f'readmission_model_info{{job="inference-api",name="{model_name}"}}')
         assert (info["metric"]["name"], info["metric"]["version"], info["metric"]["alias"]) == (
             model_name,
             version,

@@ -42,7 +42,7 @@ def test_train_twice_on_embedded_defaults(small_splits, tmp_path, monkeypatch) -
         second_result = json.loads(second.output[second.output.index("{") :])
         assert second_result["version"] != first_result["version"]
         assert second_result["promotion"]["promoted"] is False  # same data, same model: not better
-        assert second_result["promotion"]["champion"] == first_result["version"]
+        assert second_result["promotion"]["outcomes"]["any"]["champion"] == first_result["version"]
 
         mlflow.set_tracking_uri(settings.resolved_mlflow_tracking_uri)
         model = mlflow.sklearn.load_model(f"models:/{settings.model_name}@champion")

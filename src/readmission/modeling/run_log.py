@@ -27,6 +27,7 @@ from mlflow.types.schema import ColSpec, Schema, TensorSpec
 
 from readmission import datasets, evaluation, features, schema
 from readmission.modeling.candidates import LABEL
+from readmission.trusted_types import SKOPS_TRUSTED_TYPES
 
 if TYPE_CHECKING:
     from mlflow.models.model import ModelInfo
@@ -34,26 +35,6 @@ if TYPE_CHECKING:
 
     from readmission.modeling.report import Report
     from readmission.modeling.search import Candidate, SweepResult
-
-SKOPS_TRUSTED_TYPES: list[str] = [
-    "readmission.features.RawRecordFeatures",
-    "readmission.calibration.CalibratedClassifier",
-    "readmission.calibration.RiskMap",
-    "sklearn.tree._tree.Tree",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
-    "sklearn._loss.link.LogitLink",
-    "sklearn._loss.link.Interval",
-    "sklearn._loss.loss.HalfBinomialLoss",
-    "sklearn._loss._loss.CyHalfBinomialLoss",
-    "sklearn.ensemble._gb.VerboseReporter",
-    "sklearn.dummy.DummyClassifier",
-    "sklearn.model_selection._split.KFold",
-    "sklearn.utils._bunch.Bunch",
-    "collections.OrderedDict",
-]
-"""Types skops must trust to save/load our pipelines (custom step, tree internals, the target
-encoder's folds, the seed bag's member bunch)."""
 
 PIP_PACKAGES: tuple[str, ...] = ("mlflow", "scikit-learn", "skops", "pandas", "numpy", "scipy")
 MODEL_ARTIFACT_NAME = "model"
