@@ -204,7 +204,7 @@ class MariaDB:
         return self.url(name)
 
 
-def _mariadb_binary(name: str) -> str:
+def mariadb_binary(name: str) -> str:
     path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
     if path is None:
         raise ServiceError(f"{name} not found: install MariaDB with `apt-get install -y mariadb-server`")
@@ -221,7 +221,7 @@ def mariadb_server(base_dir: Path, extra_args: Sequence[str] = ()) -> Iterator[M
     shutil.chown(datadir, "mysql", "mysql")
     subprocess.run(
         [
-            _mariadb_binary("mariadb-install-db"),
+            mariadb_binary("mariadb-install-db"),
             "--user=mysql",
             f"--datadir={datadir}",
             "--auth-root-authentication-method=normal",
@@ -233,7 +233,7 @@ def mariadb_server(base_dir: Path, extra_args: Sequence[str] = ()) -> Iterator[M
     port = free_port()
     sock = datadir / "mysqld.sock"
     cmd = [
-        _mariadb_binary("mariadbd"),
+        mariadb_binary("mariadbd"),
         "--no-defaults",
         "--user=mysql",
         f"--datadir={datadir}",
@@ -247,7 +247,7 @@ def mariadb_server(base_dir: Path, extra_args: Sequence[str] = ()) -> Iterator[M
         "--max-connections=300",
         *extra_args,
     ]
-    ping = [_mariadb_binary("mariadb-admin"), f"--socket={sock}", "-uroot", "ping"]
+    ping = [mariadb_binary("mariadb-admin"), f"--socket={sock}", "-uroot", "ping"]
     with running(
         cmd,
         ready=lambda: subprocess.run(ping, capture_output=True).returncode == 0,

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from readmission import export, ingest, schema, storage
+from readmission import export, ingest, schema, storage, supervisor
 from readmission.data_source import DataSourceClient
 from tests import services
 from tests.faults.proxy import FlakyProxy
@@ -52,7 +52,7 @@ class KillableMariaDB:
         for path in (base_dir, self.datadir):
             os.chown(path, *_mysql_ids())
         subprocess.run(
-            [services._mariadb_binary("mariadb-install-db"), "--user=mysql", f"--datadir={self.datadir}",
+            [supervisor.mariadb_binary("mariadb-install-db"), "--user=mysql", f"--datadir={self.datadir}",
              "--auth-root-authentication-method=normal", "--skip-test-db"],
             check=True, capture_output=True,
         )  # fmt: skip
@@ -69,13 +69,13 @@ class KillableMariaDB:
 
     def start(self) -> None:
         cmd = [
-            services._mariadb_binary("mariadbd"), "--no-defaults", "--user=mysql", f"--datadir={self.datadir}",
+            supervisor.mariadb_binary("mariadbd"), "--no-defaults", "--user=mysql", f"--datadir={self.datadir}",
             f"--port={self.port}", f"--socket={self.socket}", "--bind-address=127.0.0.1", "--local-infile=1",
             "--innodb-buffer-pool-size=128M", "--skip-log-bin",
         ]  # fmt: skip
         log = open(self.base_dir / "mariadb.log", "ab")  # noqa: SIM115 - the server keeps it
         self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        ping = [services._mariadb_binary("mariadb-admin"), f"--socket={self.socket}", "-uroot", "ping"]
+        ping = [supervisor.mariadb_binary("mariadb-admin"), f"--socket={self.socket}", "-uroot", "ping"]
         services.wait_until(lambda: subprocess.run(ping, capture_output=True).returncode == 0, timeout=60,
                             what="MariaDB", process=self.process)  # fmt: skip
 
