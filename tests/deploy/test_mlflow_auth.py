@@ -54,6 +54,7 @@ def run_script(name: str, env: dict[str, str], *args: str) -> subprocess.Complet
 def users_env(server_url: str, admin: tuple[str, str], pipeline: tuple[str, str], api: tuple[str, str]) -> dict:
     return {
         "MLFLOW_TRACKING_URI": server_url,
+        "MLFLOW_REGISTRY_URI": server_url,  # not one an earlier test left in the environment
         "MLFLOW_TRACKING_USERNAME": admin[0],
         "MLFLOW_TRACKING_PASSWORD": admin[1],
         "MLFLOW_PIPELINE_USERNAME": pipeline[0],
@@ -130,6 +131,7 @@ def as_user(monkeypatch: pytest.MonkeyPatch, server: AuthServer, user: tuple[str
     mlflow.set_registry_uri(server.url)
     with monkeypatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", server.url)
+        patch.setenv("MLFLOW_REGISTRY_URI", server.url)
         for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MLFLOW_S3_ENDPOINT_URL"):
             patch.delenv(name, raising=False)  # the API has no object-store key
         if user is None:
