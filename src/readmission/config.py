@@ -255,9 +255,10 @@ class Settings(BaseSettings):
             raise MissingSecretError(f"{name.upper()} must be set when ENVIRONMENT={self.environment}")
         path = self.local_path("secrets", name)
         path.parent.chmod(0o700)
-        token = path.read_text().strip() if path.exists() else ""
+        token = path.read_text().strip() if path.exists() else None
         if not token:
-            _write_private(path, secrets.token_urlsafe(32), replace=path.exists())
+            # Replace only a file seen empty: a missing one may be written meanwhile by a concurrent first run.
+            _write_private(path, secrets.token_urlsafe(32), replace=token == "")
             token = path.read_text().strip()  # another process may have written it first
         return token
 
