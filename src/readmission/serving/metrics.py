@@ -46,6 +46,7 @@ class ServingMetrics:
             "readmission_model_info", "The model being served (value 1)", ["name", "version", "alias", "source"],
             registry=r,
         )  # fmt: skip
+        self._served: dict[str, tuple[str, str, str, str]] = {}
         self.model_loaded = Gauge("readmission_model_loaded", "1 when a model is loaded", registry=r)
         self.model_loaded_timestamp = Gauge(
             "readmission_model_loaded_timestamp_seconds", "When the current model was loaded (Unix time)", registry=r
@@ -116,7 +117,11 @@ class ServingMetrics:
         total.inc(float(np.sum(risks)))
 
     def set_model(self, name: str, version: str, alias: str, source: str, loaded_at: float) -> None:
-        self.model_info.clear()
+        # One series per registered model: each outcome's manager replaces only its own model's series.
+        previous = self._served.get(name)
+        if previous is not None and previous != (name, version, alias, source):
+            self.model_info.remove(*previous)
+        self._served[name] = (name, version, alias, source)
         self.model_info.labels(name=name, version=version, alias=alias, source=source).set(1)
         self.model_loaded.set(1)
         self.model_loaded_timestamp.set(loaded_at)
