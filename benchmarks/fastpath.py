@@ -50,7 +50,7 @@ def _main() -> None:
 
     parts = split.split(features.clean(read_raw_csv(DATA_CSV)).frame)
     train = parts["train"].head(args.rows)
-    result = modeling.sweep(train, parts["validation"], families=(modeling.HIST_GB,), budget_seconds=600)
+    result = modeling.sweep(train, parts["validation"], families=(modeling.HIST_GB,), max_configurations=None)
     pipeline = result.best.pipeline
     predictor = FastPredictor(pipeline)
     records = to_records(parts["validation"].head(args.records))

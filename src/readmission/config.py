@@ -100,7 +100,9 @@ class Settings(BaseSettings):
         default="diabetes-readmission-30d", description="registered model of the `within_30_days` outcome"
     )
     promotion_min_delta: float = 0.0
-    train_time_budget_seconds: float = Field(default=60.0, gt=0)
+    train_max_configurations: int = Field(
+        default=4, ge=1, description="candidates per family: its grid in order (best-first), then hist_gb's seed bag"
+    )
     train_candidates: str = "baseline_gb,logistic,hist_gb"
     random_seed: int = 42
 

@@ -398,7 +398,10 @@ def train_models(manifest_uri: str | None = None, settings: Settings | None = No
             result.run_id, splits["train"], settings, model_uri=result.model_uri, validation=splits["validation"]
         )
     pushmetrics.push_training(
-        time.perf_counter() - start, {f"{t}:{r.candidate}": r.metrics for t, r in results.items()}, settings
+        time.perf_counter() - start,
+        {target: result.candidates for target, result in results.items()},
+        {target: result.metrics for target, result in results.items()},
+        settings,
     )
     runs = {target: result.as_dict() for target, result in results.items()}
     return {**runs[features.TARGETS[0]], "runs": runs}

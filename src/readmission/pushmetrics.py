@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -24,6 +24,10 @@ logger = logging.getLogger(__name__)
 
 JOB = "readmission-pipeline"
 OUTCOMES = ("success", "failure", "skipped")
+CANDIDATE_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss")
+"""The validation metrics pushed for every candidate."""
+MODEL_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "f1")
+"""The metrics pushed for each outcome's trained model (a bounded label set, no per-group results)."""
 push_failures = 0
 """Pushes of this process that did not reach the gateway."""
 
@@ -144,21 +148,48 @@ def push_drift(batch_number: int, results: list[Any], max_psi: float, settings: 
 
 
 def push_training(
-    seconds: float, candidates: Mapping[str, Mapping[str, float]], settings: Settings | None = None
+    seconds: float,
+    outcomes: Mapping[str, Sequence[Mapping[str, Any]]],
+    models: Mapping[str, Mapping[str, float]] | None = None,
+    settings: Settings | None = None,
 ) -> bool:
-    """Training duration and each candidate's ``val_*``/``test_*`` metrics (ROC-AUC, PR-AUC, Brier...)."""
+    """Training duration, every candidate's validation metrics and each outcome's trained model's metrics.
+
+    ``outcomes`` maps an outcome to the candidates its search tried, each a mapping with ``name``
+    (``hist_gb_2``, ``hist_gb_bag``...), ``family``, ``selected`` (the one trained on) and ``metrics``
+    (``val_roc_auc``, ``val_pr_auc``, ``val_brier``, ``val_log_loss``: uncalibrated, on validation).
+    ``models`` maps an outcome to its trained (calibrated) model's ``val_*``/``test_*`` metrics.
+    """
     push = Push(settings)
     push.gauge("readmission_training_duration_seconds", "Duration of the last training").set(seconds)
     metric = push.gauge(
         "readmission_candidate_metric",
-        "Metrics of each candidate of the last training",
-        ("candidate", "split", "metric"),
+        "Validation metrics of every candidate of the last training (uncalibrated)",
+        ("outcome", "candidate", "family", "split", "metric"),
     )
-    for candidate, metrics in candidates.items():
+    selected = push.gauge(
+        "readmission_candidate_selected",
+        "1 for the candidate the last training chose for the outcome (best validation ROC-AUC)",
+        ("outcome", "candidate", "family"),
+    )
+    for outcome, tried in outcomes.items():
+        for candidate in tried:
+            name, family = str(candidate["name"]), str(candidate["family"])
+            selected.labels(outcome, name, family).set(int(bool(candidate.get("selected"))))
+            for key, value in candidate.get("metrics", {}).items():
+                split, _, what = key.partition("_")
+                if split == "val" and what in CANDIDATE_METRICS and isinstance(value, (int, float)):
+                    metric.labels(outcome, name, family, split, what).set(float(value))
+    model = push.gauge(
+        "readmission_training_metric",
+        "Metrics of each outcome's model of the last training (calibrated)",
+        ("outcome", "split", "metric"),
+    )
+    for outcome, metrics in (models or {}).items():
         for key, value in metrics.items():
-            split, _, name = key.partition("_")
-            if split in ("val", "test") and name and isinstance(value, (int, float)):
-                metric.labels(candidate, split, name).set(float(value))
+            split, _, what = key.partition("_")
+            if split in ("val", "test") and what in MODEL_METRICS and isinstance(value, (int, float)):
+                model.labels(outcome, split, what).set(float(value))
     push.gauge("readmission_training_last_timestamp_seconds", "When a training last finished").set_to_current_time()
     return push.send()
 

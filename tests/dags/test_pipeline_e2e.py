@@ -115,7 +115,7 @@ def stack(mariadb, s3, mlflow_server, tmp_path_factory) -> Iterator[Stack]:
             "MLFLOW_DISABLE_TELEMETRY": "true",
             "MLFLOW_EXPERIMENT_NAME": model_name,
             "MODEL_NAME": model_name,
-            "TRAIN_TIME_BUDGET_SECONDS": "10",
+            "TRAIN_MAX_CONFIGURATIONS": "1",
             "RETRAIN_MIN_NEW_ROWS": "1",  # every new batch is reason enough to retrain here
             "PIPELINE_RETRIES": "2",
             "PIPELINE_RETRY_DELAY_SECONDS": "0.1",

@@ -65,6 +65,40 @@ def test_drift_ingestion_and_champion_figures_reach_the_gateway(gateway: str, tm
     assert not any(n == "readmission_model_version_metric" and ("metric", "f1") in lab for n, lab in found)
 
 
+def test_every_candidate_of_both_outcomes_is_pushed_with_its_validation_metrics(gateway: str, tmp_path: Path) -> None:
+    config = settings(gateway, tmp_path)
+    tried = {
+        "any": [
+            {"name": "logistic_1", "family": "logistic", "selected": False,
+             "metrics": {"val_roc_auc": 0.66, "val_brier": 0.23, "val_pr_auc": 0.61, "val_log_loss": 0.65}},
+            {"name": "hist_gb_1", "family": "hist_gb", "selected": False, "metrics": {"val_roc_auc": 0.69}},
+            {"name": "hist_gb_bag", "family": "hist_gb", "selected": True, "metrics": {"val_roc_auc": 0.70}},
+        ],
+        "within_30_days": [
+            {"name": "logistic_1", "family": "logistic", "selected": True, "metrics": {"val_roc_auc": 0.65}},
+            {"name": "hist_gb_1", "family": "hist_gb", "selected": False,
+             "metrics": {"val_roc_auc": 0.64, "test_roc_auc": 0.9, "val_group_race_x_roc_auc": 0.5}},
+        ],
+    }  # fmt: skip
+    models = {"any": {"val_roc_auc": 0.70, "test_roc_auc": 0.71, "test_ece": 0.01, "test_group_age_x_roc_auc": 0.6}}
+    assert pushmetrics.push_training(12.5, tried, models, config)
+    found = samples(gateway)
+    candidate = "readmission_candidate_metric"
+    for outcome, candidates in tried.items():
+        for each in candidates:
+            labels = {"outcome": outcome, "candidate": each["name"], "family": each["family"]}
+            assert value(found, candidate, **labels, split="val", metric="roc_auc") == each["metrics"]["val_roc_auc"]
+            assert value(found, "readmission_candidate_selected", **labels) == int(each["selected"])
+    labels = {"outcome": "any", "candidate": "logistic_1", "family": "logistic", "split": "val"}
+    assert value(found, candidate, **labels, metric="brier") == 0.23
+    assert value(found, candidate, **labels, metric="log_loss") == 0.65
+    pushed = [dict(lab) for n, lab in found if n == candidate]
+    assert len(pushed) == 4 + 1 + 1 + 1 + 1  # test and per-group keys are not candidate series
+    assert value(found, "readmission_training_metric", outcome="any", split="test", metric="ece") == 0.01
+    assert not any(n == "readmission_training_metric" and ("metric", "group_age_x_roc_auc") in lab for n, lab in found)
+    assert value(found, "readmission_training_duration_seconds") == 12.5
+
+
 def test_each_task_keeps_its_own_outcome_and_a_failure_is_pushed_then_raised(gateway: str, tmp_path: Path) -> None:
     config = settings(gateway, tmp_path)
     with pushmetrics.observe_task("fetch_batch", config):

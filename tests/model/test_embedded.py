@@ -20,7 +20,7 @@ def test_train_twice_on_embedded_defaults(small_splits, tmp_path, monkeypatch) -
     for name in ("MLFLOW_TRACKING_URI", "CLEAN_DATABASE_URL", "DATASET_URI"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LOCAL_DIR", str(tmp_path))
-    monkeypatch.setenv("TRAIN_TIME_BUDGET_SECONDS", "1")
+    monkeypatch.setenv("TRAIN_MAX_CONFIGURATIONS", "1")
     get_settings.cache_clear()
     try:
         settings = get_settings()

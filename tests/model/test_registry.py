@@ -23,7 +23,7 @@ def settings(mlflow_server, tmp_path_factory) -> Settings:
         mlflow_experiment_name="registry-tests",
         model_name=f"registry-test-{secrets.token_hex(3)}",
         model_name_30d=f"registry-test-30d-{secrets.token_hex(3)}",
-        train_time_budget_seconds=1,
+        train_max_configurations=1,
     )
 
 

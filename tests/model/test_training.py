@@ -14,7 +14,7 @@ pytestmark = pytest.mark.model
 
 def test_assembled_pipeline_equals_end_to_end_fit(small_splits) -> None:
     train, validation = small_splits["train"], small_splits["validation"]
-    result = search.sweep(train, validation, families=(candidates.LOGISTIC,), budget_seconds=0)
+    result = search.sweep(train, validation, families=(candidates.LOGISTIC,), max_configurations=1)
     assembled = result.best.pipeline
     direct = candidates.make_pipeline(candidates.classifier(candidates.LOGISTIC, {"C": 0.1}, 42), 10, "scale")
     ordered = candidates.patient_ordered(train)  # the row order the sweep fits in (target-encoder folds)
@@ -26,20 +26,32 @@ def test_assembled_pipeline_equals_end_to_end_fit(small_splits) -> None:
 
 def test_specialty_encoder_keeps_top_n_plus_other(small_splits) -> None:
     pipeline = search.sweep(
-        small_splits["train"], small_splits["validation"], families=(candidates.LOGISTIC,), budget_seconds=0
+        small_splits["train"], small_splits["validation"], families=(candidates.LOGISTIC,), max_configurations=1
     ).best.pipeline
     specialty = pipeline.named_steps["encode"].named_transformers_["specialty"]
     assert len(specialty.get_feature_names_out()) == 11
     assert specialty.infrequent_categories_[0] is not None
 
 
-def test_time_budget_skips_later_configurations(small_splits) -> None:
-    result = search.sweep(
-        small_splits["train"], small_splits["validation"], families=(candidates.HIST_GB,), budget_seconds=0
-    )
-    assert len(result.candidates) == 1
-    assert len(result.skipped) == len(candidates.HIST_GB_GRID)  # the later configurations and the seed bag
-    assert f"'seeds': {candidates.BAG_SEEDS}" in result.skipped[-1]
+def test_the_configuration_count_limits_the_candidates_tried(small_splits) -> None:
+    train, validation = small_splits["train"], small_splits["validation"]
+    one = search.sweep(train, validation, families=(candidates.HIST_GB,), max_configurations=1)
+    assert [c.name for c in one.candidates] == ["hist_gb_1"]
+    assert one.candidates[0].params == candidates.HIST_GB_GRID[0]  # the grid's first (best-first) configuration
+    assert len(one.skipped) == len(candidates.HIST_GB_GRID)  # the later configurations and the seed bag
+    assert f"'seeds': {candidates.BAG_SEEDS}" in one.skipped[-1]
+    two = search.sweep(train, validation, families=(candidates.HIST_GB, candidates.LOGISTIC), max_configurations=2)
+    assert [c.name for c in two.candidates] == ["hist_gb_1", "hist_gb_2", "logistic_1"]
+    assert [c.params for c in two.candidates[:2]] == list(candidates.HIST_GB_GRID[:2])
+    with pytest.raises(ValueError, match="at least 1"):
+        search.sweep(train, validation, families=(candidates.LOGISTIC,), max_configurations=0)
+
+
+def test_settings_count_configurations_not_seconds() -> None:
+    from readmission.config import Settings
+
+    assert Settings().train_max_configurations == len(candidates.HIST_GB_GRID) + 1  # by default: all, and the bag
+    assert not any("time" in name and "train" in name for name in Settings.model_fields)
 
 
 def test_seed_bag_soft_votes_the_best_configuration_with_other_seeds(small_splits) -> None:

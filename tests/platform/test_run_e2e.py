@@ -20,7 +20,7 @@ def test_run_brings_everything_up_and_down(tmp_path: Path) -> None:
         **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PIPELINE_", "MLFLOW_"))},
         "LOCAL_DIR": str(tmp_path / "var"),
         "BATCH_SIZE": "5000",  # one small batch keeps the first model quick; `make run` ingests all
-        "TRAIN_TIME_BUDGET_SECONDS": "5",
+        "TRAIN_MAX_CONFIGURATIONS": "1",
         "MLFLOW_DISABLE_TELEMETRY": "true",
     }
     for name in ("DATA_API_URL", "RAW_DATABASE_URL", "CLEAN_DATABASE_URL", "DATASET_URI", "API_URL"):

@@ -1,6 +1,6 @@
-"""Model building: ``candidates`` (encoder, pipelines, families, seed bag), ``search`` (the time-boxed
-sweep), ``run_log`` (everything written to MLflow, and the logged model's format) and ``train``
-(one training run composed of them)."""
+"""Model building: ``candidates`` (encoder, pipelines, families, seed bag), ``search`` (the sweep,
+bounded by a configuration count), ``run_log`` (everything written to MLflow, and the logged model's
+format) and ``train`` (one training run composed of them)."""
 
 from readmission.modeling.candidates import (
     BASELINE,

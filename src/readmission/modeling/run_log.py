@@ -176,10 +176,12 @@ def log_run(
 
 
 def leaderboard(sweep: SweepResult) -> list[dict[str, Any]]:
-    """Every candidate tried, with its validation ROC-AUC and fit time."""
+    """Every candidate tried, with its validation metrics (uncalibrated) and fit time."""
     return [
-        {"candidate": c.label, "val_roc_auc": c.val_roc_auc, "fit_seconds": c.fit_seconds} for c in sweep.candidates
-    ]
+        {"candidate": c.label, "name": c.name, **{f"val_{k}": v for k, v in c.val_metrics.items()},
+         "val_roc_auc": c.val_roc_auc, "fit_seconds": c.fit_seconds}
+        for c in sweep.candidates
+    ]  # fmt: skip
 
 
 def log_artifacts(

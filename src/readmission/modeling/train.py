@@ -34,6 +34,9 @@ class TrainResult:
     threshold: float
     data_version: str
     metrics: dict[str, float]
+    candidates: tuple[dict[str, Any], ...] = ()
+    """Every candidate the search tried: ``name``, ``family``, ``label``, ``selected`` and its validation
+    ``metrics`` (``val_roc_auc``, ``val_pr_auc``, ``val_brier``, ``val_log_loss``; uncalibrated)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -94,7 +97,7 @@ def train_and_log(
             settings_params={
                 "top_specialties": settings.top_specialties,
                 "random_seed": settings.random_seed,
-                "time_budget_seconds": settings.train_time_budget_seconds,
+                "max_configurations": settings.train_max_configurations,
             },
         )
     metrics = report.metrics
@@ -105,7 +108,12 @@ def train_and_log(
         metrics["val_roc_auc"],
         f"{metrics['test_roc_auc']:.4f}" if "test_roc_auc" in metrics else "n/a",
     )
-    return TrainResult(run_id, model_uri, None, best.family, report.threshold, version_id, metrics)
+    tried = tuple(
+        {"name": c.name, "family": c.family, "label": c.label, "selected": c is best,
+         "metrics": {f"val_{k}": v for k, v in c.val_metrics.items()}}
+        for c in result.candidates
+    )  # fmt: skip
+    return TrainResult(run_id, model_uri, None, best.family, report.threshold, version_id, metrics, tried)
 
 
 def relabel(frame: pd.DataFrame, target: schema.Target) -> pd.DataFrame:
