@@ -1,7 +1,8 @@
 """Why this patient: exact tree contributions (SHAP) summed back to the raw fields a clinician knows.
 
-``shap.TreeExplainer`` computes exact Shapley values of each histogram
-gradient-boosting member on the encoded row, in log-odds. The seed bag's
+``treeshap.TreeShap`` computes exact Shapley values (path-dependent TreeSHAP, the
+values of ``shap.TreeExplainer``) of the histogram gradient-boosting members on
+the encoded row, in log-odds. The seed bag's
 explained output is the mean of its members' log-odds (``raw_output``), so the
 contributions are the mean of the members' contributions and add up exactly:
 ``expected_value + sum(contributions) == raw_output``. Calibration is a
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from readmission import codes, schema
+from readmission.treeshap import TreeShap, UnsupportedTreeError
 
 MEDICATIONS_FACTOR = "diabetes_medications"
 PRIOR_VISITS_FACTOR = "prior_visits"
@@ -114,10 +116,11 @@ class Explainer:
     def __init__(self, pipeline: Any) -> None:
         (_, self.features_step), (_, self.encoder), (_, classifier) = pipeline.steps
         self.members = _tree_members(classifier)
-        import shap  # only for a model it can explain (the import takes seconds)
-
-        self.explainers = [shap.TreeExplainer(member) for member in self.members]
-        self.expected_value = float(np.mean([np.ravel(e.expected_value)[0] for e in self.explainers]))
+        try:
+            self.tree_shap = TreeShap(self.members)
+        except UnsupportedTreeError as error:
+            raise UnexplainableModelError(str(error)) from error
+        self.expected_value = self.tree_shap.expected_value
         sources = [factor_of(feature) for feature in _encoded_sources(self.encoder)]
         self.factors: list[str] = list(dict.fromkeys(sources))
         index = {factor: i for i, factor in enumerate(self.factors)}
@@ -134,8 +137,7 @@ class Explainer:
 
     def encoded_contributions(self, encoded: np.ndarray) -> np.ndarray:
         """Rows x encoded columns: the members' mean SHAP values."""
-        values = [np.asarray(e.shap_values(encoded, check_additivity=False)) for e in self.explainers]
-        return np.mean([v.reshape(encoded.shape) for v in values], axis=0)
+        return self.tree_shap.shap_values(encoded)
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Rows x factors (raw fields): signed contributions in log-odds."""
