@@ -30,6 +30,7 @@ pytestmark = pytest.mark.integration
 
 SCRIPTS = KUBE_DIR / "base" / "scripts"
 MODEL_NAME = "k8s-auth-model"
+MODEL_NAME_30D = "k8s-auth-model-30d"
 EXPERIMENT = "k8s-auth-experiment"
 
 
@@ -63,6 +64,7 @@ def users_env(server_url: str, admin: tuple[str, str], pipeline: tuple[str, str]
         "MLFLOW_API_PASSWORD": api[1],
         "MLFLOW_EXPERIMENT_NAME": EXPERIMENT,
         "MODEL_NAME": MODEL_NAME,
+        "MODEL_NAME_30D": MODEL_NAME_30D,
     }
 
 
@@ -152,7 +154,8 @@ def provisioned(auth_server: AuthServer) -> AuthServer:
     result = run_script("mlflow_users.py", env)  # as the Job runs it
     assert result.returncode == 0, result.stderr
     assert "created user pipeline" in result.stderr
-    assert "inference-api: READ on registered_model" in result.stderr
+    assert f"inference-api: READ on registered_model {MODEL_NAME}\n" in result.stderr
+    assert f"inference-api: READ on registered_model {MODEL_NAME_30D}\n" in result.stderr  # both outcomes' models
     # Idempotent (the Job runs again on every deploy): a second run, in this process, re-keys.
     spec = importlib.util.spec_from_file_location("mlflow_users", SCRIPTS / "mlflow_users.py")
     assert spec is not None
@@ -211,6 +214,7 @@ def test_pipeline_writes_and_the_api_only_reads(provisioned: AuthServer, monkeyp
         loaded = mlflow.sklearn.load_model(f"models:/{MODEL_NAME}@champion")
         assert list(loaded.predict(features)) == [0, 0, 1, 1]
         client = MlflowClient(provisioned.url)
+        assert client.get_registered_model(MODEL_NAME_30D).name == MODEL_NAME_30D  # the 30-day model: READ too
         with pytest.raises(MlflowException, match=r"PERMISSION_DENIED|Permission denied"):
             client.set_registered_model_alias(MODEL_NAME, "champion", "1")
         with pytest.raises(MlflowException, match=r"PERMISSION_DENIED|Permission denied"):

@@ -2,7 +2,8 @@
 
 As the admin (MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD = the admin's credentials) it
 creates or re-keys the users, creates the experiment (MLFLOW_EXPERIMENT_NAME) and the registered
-model (MODEL_NAME) if missing, and grants:
+models of both outcomes (MODEL_NAME: readmission at any time; MODEL_NAME_30D: within 30 days) if
+missing, and grants on each:
 
 - the pipeline (MLFLOW_PIPELINE_USERNAME / _PASSWORD): MANAGE on both: it logs runs, registers
   versions and moves the ``champion`` alias;
@@ -35,6 +36,7 @@ REQUIRED = (
     "MLFLOW_API_PASSWORD",
     "MLFLOW_EXPERIMENT_NAME",
     "MODEL_NAME",
+    "MODEL_NAME_30D",
 )
 
 
@@ -85,16 +87,18 @@ def provision(environ: Mapping[str, str]) -> None:
     experiment_id = (
         experiment.experiment_id if experiment else client.create_experiment(environ["MLFLOW_EXPERIMENT_NAME"])
     )
-    model_name = environ["MODEL_NAME"]
-    try:
-        client.get_registered_model(model_name)
-    except MlflowException as error:
-        if error.error_code != "RESOURCE_DOES_NOT_EXIST":
-            raise
-        client.create_registered_model(model_name)
+    model_names = (environ["MODEL_NAME"], environ["MODEL_NAME_30D"])
+    for model_name in model_names:
+        try:
+            client.get_registered_model(model_name)
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            client.create_registered_model(model_name)
     for username, permission in ((pipeline, "MANAGE"), (api, "READ")):
         grant(auth, username, "experiment", experiment_id, permission)
-        grant(auth, username, "registered_model", model_name, permission)
+        for model_name in model_names:
+            grant(auth, username, "registered_model", model_name, permission)
 
 
 def main() -> int:
