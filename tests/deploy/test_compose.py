@@ -27,6 +27,7 @@ REQUIRED_SERVICES = {
     "minio",
     "minio-init",
     "mlflow",
+    "mlflow-users",
     "data-api",
     "airflow",
     "inference-api",
@@ -105,6 +106,8 @@ def test_no_plaintext_secrets(raw: dict[str, Any]) -> None:
         environment = service.get("environment", {})
         assert isinstance(environment, dict), f"{name}: use the mapping form of environment"
         for key, value in environment.items():
+            if key.endswith("_FILE"):  # a path (e.g. where Airflow keeps its generated passwords)
+                continue
             if any(word in key for word in SECRET_WORDS) or "URI" in key or "URL" in key:
                 text = str(value)
                 # A secret is either a required variable or built from one; never a literal.
@@ -121,7 +124,7 @@ def test_services_have_healthchecks_restart_and_loopback_ports(raw: dict[str, An
         for dependency, spec in service.get("depends_on", {}).items()
         if spec.get("condition") == "service_completed_successfully"
     }
-    assert jobs == {"minio-init"}
+    assert jobs == {"minio-init", "mlflow-users"}
     for name, service in compose["services"].items():
         if name in jobs:
             assert service["restart"] == "on-failure"
@@ -230,14 +233,13 @@ def test_podman_compose_renders_the_platform_locked_down(tmp_path: Path) -> None
     rendered = yaml.safe_load(result.stdout)
     assert set(rendered["services"]) == REQUIRED_SERVICES
     built = {name: service for name, service in rendered["services"].items() if "build" in service}
-    assert set(built) == {"mlflow", "data-api", "airflow", "inference-api", "streamlit", "locust"}
+    assert set(built) == {"mlflow", "mlflow-users", "data-api", "airflow", "inference-api", "streamlit", "locust"}
     for name, service in built.items():
-        assert service["image"] == f"readmission/{name}:latest"
+        assert service["image"] == f"readmission/{name.removesuffix('-users')}:latest"  # the users job: MLflow's
         assert (REPO_ROOT / service["build"]["dockerfile"]).is_file()
-        if name != "airflow":  # `airflow standalone` writes AIRFLOW_HOME
-            assert service["read_only"] is True, name
-            assert "/tmp" in service["tmpfs"], name
-            assert service["cap_drop"] == ["ALL"], name
+        assert service["read_only"] is True, name
+        assert "/tmp" in service["tmpfs"], name
+        assert service["cap_drop"] == ["ALL"], name
 
 
 def test_podman_compose_refuses_a_missing_secret_naming_it(tmp_path: Path) -> None:
@@ -246,3 +248,22 @@ def test_podman_compose_refuses_a_missing_secret_naming_it(tmp_path: Path) -> No
     result = podman_compose_config(env_file)
     assert result.returncode != 0
     assert "API_ADMIN_TOKEN" in result.stderr
+
+
+def test_mlflow_needs_a_user_and_each_service_has_its_own(raw: dict[str, Any], compose: dict[str, Any]) -> None:
+    assert "--app-name basic-auth" in " ".join(compose["services"]["mlflow"]["command"])
+    password = {name: raw["services"][name]["environment"]["MLFLOW_TRACKING_PASSWORD"].split(":")[0] for name in (
+        "mlflow-users", "airflow", "inference-api")}  # fmt: skip
+    assert password == {
+        "mlflow-users": "${MLFLOW_AUTH_ADMIN_PASSWORD",  # only the job that creates the users is the admin
+        "airflow": "${MLFLOW_PIPELINE_PASSWORD",
+        "inference-api": "${MLFLOW_API_PASSWORD",
+    }
+    users = compose["services"]["mlflow-users"]["environment"]
+    assert (
+        compose["services"]["airflow"]["environment"]["MLFLOW_TRACKING_USERNAME"] == users["MLFLOW_PIPELINE_USERNAME"]
+    )
+    assert (
+        compose["services"]["inference-api"]["environment"]["MLFLOW_TRACKING_USERNAME"] == users["MLFLOW_API_USERNAME"]
+    )
+    assert users["MODEL_NAME_30D"] == compose["services"]["inference-api"]["environment"]["MODEL_NAME_30D"]
