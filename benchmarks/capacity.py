@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from benchmarks.drift_overhead import champion_store  # noqa: E402
 from benchmarks.serve import BIN, UVICORN, pinned  # noqa: E402
-from tests import services  # noqa: E402
+from tests.support import services  # noqa: E402
 
 from readmission.loadtest import StepLoad, run_step_load  # noqa: E402
 

@@ -23,7 +23,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from benchmarks.serve import BIN, MODEL, UVICORN, local_store, pinned, run_locust, train_and_register  # noqa: E402
-from tests import services  # noqa: E402
+from tests.support import services  # noqa: E402
 
 from readmission.data_api.loading import read_raw_csv  # noqa: E402
 

@@ -1,7 +1,7 @@
 """Inject real faults into real services and print what each one cost: the fault suite's figures.
 
 Starts a private MariaDB, moto_server (S3), an MLflow server and the data API on loopback
-ports, trains a small champion, then runs every scenario of ``tests/faults/scenarios.py``
+ports, trains a small champion, then runs every scenario of ``tests/support/scenarios.py``
 (the same code the fault suite asserts on) and prints: fault, requests or rows affected,
 recovered (yes/no), rows lost (goal: 0 everywhere).
 
@@ -23,9 +23,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-from tests import services  # noqa: E402
-from tests.faults import scenarios  # noqa: E402
-from tests.model.splits import grouped_splits  # noqa: E402
+from tests.support import scenarios, services  # noqa: E402
+from tests.support.splits import grouped_splits  # noqa: E402
 
 from readmission.data_api.loading import read_raw_csv, to_records  # noqa: E402
 

@@ -16,7 +16,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.containers import podman  # noqa: E402
+from tests.support import podman  # noqa: E402
 
 IMAGES = ("data-api", "inference-api", "streamlit", "mlflow", "airflow", "locust", "mariadb", "s3", "prometheus")
 GOALS_MB = {"inference-api": 700}

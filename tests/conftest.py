@@ -13,7 +13,8 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # against MLflow's own loaders on models they logged themselves.
 os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
 
-from tests import services
+from tests.support import services
+from tests.support.airflow import Stack, dag_stack
 
 SLOW_MARKERS = frozenset({"integration", "e2e", "dags", "data", "model", "containers", "faults"})
 SERVICE_FIXTURES = frozenset({"service_dir", "mariadb", "s3", "mlflow_server", "data_api", "genuine_raw"})
@@ -86,7 +87,7 @@ def champion_model(mlflow_server: services.MlflowServer, genuine_raw, tmp_path_f
     """
     from readmission import modeling, pipeline, registry
     from readmission.config import Settings
-    from tests.model.splits import grouped_splits
+    from tests.support.splits import grouped_splits
 
     settings = Settings(
         local_dir=tmp_path_factory.mktemp("champion-model"),
@@ -101,3 +102,12 @@ def champion_model(mlflow_server: services.MlflowServer, genuine_raw, tmp_path_f
     assert result.version is not None
     registry.promote_if_better(result.version, splits["validation"], settings=settings)
     return mlflow_server.tracking_uri, settings.model_name, result.version
+
+
+@pytest.fixture(scope="module")
+def stack(
+    mariadb: services.MariaDB, s3: services.S3Server, mlflow_server: services.MlflowServer, tmp_path_factory
+) -> Iterator[Stack]:
+    """The real services a ``dag.test()`` run needs (one per test module: DAG runs change their state)."""
+    with dag_stack(mariadb, s3, mlflow_server, tmp_path_factory.mktemp("dag-e2e")) as dags:
+        yield dags

@@ -1,7 +1,7 @@
 """Process supervision on one machine: free loopback ports, children in their own process group,
 readiness checks, and a throwaway MariaDB.
 
-``readmission run`` (``readmission.bringup``), the tests (``tests/services.py``) and the
+``readmission run`` (``readmission.bringup``), the tests (``tests.support.services``) and the
 benchmarks start every service through these functions; each child runs in
 its own process group and is stopped with that group, so workers it forked go too.
 """

@@ -12,10 +12,7 @@ import pytest
 from moto import mock_aws
 
 from readmission.config import REPO_ROOT, get_settings
-
-REGION = "us-east-1"
-AMI = "ami-12c6146b"
-TAG = ("Schedule", "mlops-data-api")
+from tests.support.aws import REGION, TAG, run_instance
 
 
 @pytest.fixture
@@ -44,17 +41,6 @@ def ec2(mocked_aws: None) -> object:
     return boto3.client("ec2", region_name=REGION)
 
 
-def run_instance(ec2: object, tags: dict[str, str] | None = None) -> str:
-    kwargs: dict[str, object] = {}
-    if tags:
-        tag_list = [{"Key": k, "Value": v} for k, v in tags.items()]
-        kwargs["TagSpecifications"] = [{"ResourceType": "instance", "Tags": tag_list}]
-    response = ec2.run_instances(  # type: ignore[attr-defined]
-        ImageId=AMI, MinCount=1, MaxCount=1, InstanceType="t3.micro", **kwargs
-    )
-    return str(response["Instances"][0]["InstanceId"])
-
-
 @pytest.fixture
 def fleet(ec2: object) -> dict[str, str]:
     """Two scheduled instances, one unrelated and one with another tag value (all running)."""
@@ -64,11 +50,6 @@ def fleet(ec2: object) -> dict[str, str]:
         "other_tag": run_instance(ec2, {TAG[0]: "something-else"}),
         "untagged": run_instance(ec2),
     }
-
-
-def states(ec2: object, ids: list[str]) -> dict[str, str]:
-    response = ec2.describe_instances(InstanceIds=ids)  # type: ignore[attr-defined]
-    return {i["InstanceId"]: i["State"]["Name"] for r in response["Reservations"] for i in r["Instances"]}
 
 
 @pytest.fixture

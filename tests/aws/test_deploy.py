@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from readmission.aws import deploy
 from readmission.aws.selection import InstanceSelector
 from readmission.cli import app
-from tests.aws.conftest import REGION
+from tests.support.aws import REGION
 
 pytestmark = pytest.mark.unit
 

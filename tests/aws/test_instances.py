@@ -15,7 +15,7 @@ from readmission.aws.selection import (
     parse_tag,
     select_instances,
 )
-from tests.aws.conftest import REGION, states
+from tests.support.aws import REGION, states
 
 pytestmark = pytest.mark.unit
 

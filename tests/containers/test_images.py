@@ -11,8 +11,7 @@ import secrets
 import httpx
 import pytest
 
-from tests import services
-from tests.containers import podman
+from tests.support import podman, services
 
 pytestmark = pytest.mark.containers
 

@@ -25,9 +25,7 @@ import yaml
 
 from readmission import schema
 from readmission.data_api.loading import read_raw_csv, to_records
-from tests import services
-from tests.containers import kube, podman
-from tests.deploy.promql import REPO_ROOT
+from tests.support import REPO_ROOT, kube, podman, services
 
 pytestmark = pytest.mark.containers
 

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DAGS_FOLDER = REPO_ROOT / "dags"
+from tests.support.airflow import DAGS_FOLDER
 
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="airflow-home-")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"

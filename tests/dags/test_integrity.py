@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.dags.conftest import DAGS_FOLDER
+from tests.support.airflow import DAGS_FOLDER
 
 pytestmark = pytest.mark.dags
 

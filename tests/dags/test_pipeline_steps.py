@@ -10,7 +10,7 @@ import pytest
 
 from readmission import pipeline
 from readmission.config import Settings
-from tests.services import free_port
+from tests.support.services import free_port
 
 pytestmark = pytest.mark.dags
 

@@ -4,31 +4,13 @@ from __future__ import annotations
 
 import csv
 import gzip
-import json
-from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
 
 from readmission.config import DATA_CSV
-from tests import services
-
-
-def strict_loads(body: bytes | str) -> Any:
-    """``json.loads`` that refuses NaN and Infinity (which Python accepts by default)."""
-
-    def reject(constant: str) -> Any:
-        raise ValueError(f"non-standard JSON constant {constant}")
-
-    return json.loads(body, parse_constant=reject)
-
-
-@dataclass(frozen=True)
-class Served:
-    metadata: dict[str, Any]
-    bodies: dict[int, bytes]
-    batches: dict[int, dict[str, Any]]
+from tests.support import services
+from tests.support.data_api import Served, strict_loads
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from readmission import schema, validation
-from tests import services
-from tests.data_api.conftest import Served, strict_loads
+from tests.support import services
+from tests.support.data_api import Served, strict_loads
 
 pytestmark = [pytest.mark.integration, pytest.mark.data]
 

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from readmission.data_api.cycle import Cycle
-from tests import services
-from tests.data_api.conftest import strict_loads
+from tests.support import services
+from tests.support.data_api import strict_loads
 
 pytestmark = [pytest.mark.integration, pytest.mark.data]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests import services
+from tests.support import services
 
 pytestmark = [pytest.mark.integration]
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from readmission import features, split, storage
 from readmission.cli import app
 from readmission.config import get_settings
-from tests import services
+from tests.support import services
 
 
 @pytest.fixture

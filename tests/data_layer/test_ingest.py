@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from readmission import ingest, pipeline, schema, storage, validation
 from readmission.config import Settings
 from readmission.data_source import DataSourceClient, DataSourceUnavailableError
-from tests import services
+from tests.support import services
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 
 from readmission import export, features, ingest, pipeline, schema, split, storage
 from readmission.config import Settings
-from tests import services
+from tests.support import services
 
 pytestmark = pytest.mark.integration
 

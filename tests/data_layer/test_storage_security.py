@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from pymysql.constants import CLIENT
 
 from readmission import schema, storage
-from tests import services
+from tests.support import services
 
 pytestmark = pytest.mark.integration
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.deploy.kustomize import copy_sources, render
-
-# The cluster overlays. (overlays/podman, for one host, is rendered and run by tests/containers.)
-OVERLAYS = ("local", "production", "production-in-cluster")
+from tests.support.kustomize import OVERLAYS, copy_sources, render
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.promql import REPO_ROOT
+from tests.support import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 

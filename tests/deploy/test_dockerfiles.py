@@ -20,8 +20,7 @@ import httpx
 import pytest
 import yaml
 
-from tests import services
-from tests.deploy.promql import REPO_ROOT
+from tests.support import REPO_ROOT, services
 
 SKIP_DIRS = {".venv", ".git", ".tools", "node_modules", "var"}
 

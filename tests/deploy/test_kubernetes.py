@@ -17,9 +17,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.deploy.conftest import OVERLAYS
-from tests.deploy.kustomize import (
+from tests.support import REPO_ROOT
+from tests.support.kustomize import (
     KUBE_DIR,
+    OVERLAYS,
     by_kind,
     containers,
     copy_sources,
@@ -28,7 +29,6 @@ from tests.deploy.kustomize import (
     pod_templates,
     secret_keys,
 )
-from tests.deploy.promql import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 

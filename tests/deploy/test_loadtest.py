@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from readmission.cli import app
-from tests import services
+from tests.support import services
 
 pytestmark = pytest.mark.e2e
 

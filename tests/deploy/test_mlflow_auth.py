@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests import services
-from tests.deploy.kustomize import KUBE_DIR
+from tests.support import services
+from tests.support.kustomize import KUBE_DIR
 
 pytestmark = pytest.mark.integration
 

@@ -1,8 +1,7 @@
-# ruff: noqa: F811 - ``stack`` is the DAG stack fixture of tests/dags, imported and requested by name
 """Operators' view, end to end: real DAG runs push to a real Pushgateway, a real Prometheus scrapes it
 and the real inference API, and every panel of every dashboard returns data.
 
-Two ``dag.test()`` runs on the stack of tests/dags (MariaDB, mlflow server, S3, the data API with
+Two ``dag.test()`` runs on the DAG stack (``tests.support.airflow``: MariaDB, mlflow server, S3, the data API with
 small batches): the first trains the champion (there is none yet), the second ingests one more
 batch, checks its drift against the champion and skips training (the thresholds are set so that
 it must), with the reason in the log. Then the API serving that champion gets traffic, and
@@ -26,10 +25,8 @@ import yaml
 from readmission import schema, storage
 from readmission.config import Settings
 from readmission.data_api.loading import to_records
-from tests import services
-from tests.dags.test_pipeline_e2e import Stack, _states, stack  # noqa: F401 - the DAG stack fixture
-from tests.deploy import promql
-from tests.deploy.promql import REPO_ROOT
+from tests.support import REPO_ROOT, promql, services
+from tests.support.airflow import Stack, task_states
 
 pytestmark = [pytest.mark.e2e, pytest.mark.dags]
 
@@ -51,10 +48,10 @@ def runs(stack: Stack, gateway: str) -> dict[str, Any]:
 
 def test_the_first_run_trains_and_the_second_checks_drift_and_skips_training(stack: Stack, runs) -> None:
     assert runs["first"]["state"] == "success", runs["first_log"][-3000:]
-    assert _states(runs["first"])["train_models"] == "success"
+    assert task_states(runs["first"])["train_models"] == "success"
     assert "there is no champion with a drift reference yet" in runs["first_log"]
     assert runs["second"]["state"] == "success", runs["second_log"][-3000:]
-    states = _states(runs["second"])
+    states = task_states(runs["second"])
     assert states["check_drift"] == "success"
     assert states["train_models"] == "skipped"
     assert "NOT retraining: only" in runs["second_log"]

@@ -13,8 +13,7 @@ from urllib.parse import quote
 import pymysql
 import pytest
 
-from tests import services
-from tests.deploy.promql import REPO_ROOT
+from tests.support import REPO_ROOT, services
 
 pytestmark = pytest.mark.integration
 

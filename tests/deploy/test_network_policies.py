@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.kustomize import by_kind, pod_templates
+from tests.support.kustomize import by_kind, pod_templates
 
 pytestmark = pytest.mark.unit
 

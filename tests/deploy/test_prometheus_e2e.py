@@ -17,9 +17,7 @@ import pytest
 import yaml
 
 from readmission.serving.records import EXAMPLE_RECORD
-from tests import services
-from tests.deploy import promql
-from tests.deploy.promql import REPO_ROOT
+from tests.support import REPO_ROOT, promql, services
 
 pytestmark = pytest.mark.e2e
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.deploy import promql
-from tests.deploy.promql import REPO_ROOT
+from tests.support import REPO_ROOT, promql
 
 pytestmark = pytest.mark.unit
 

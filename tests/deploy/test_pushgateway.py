@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from readmission import pushmetrics
 from readmission.config import Settings
 from readmission.drift import FeatureDrift
-from tests import services
+from tests.support import services
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from tests import services
-from tests.deploy.kustomize import KUBE_DIR
+from tests.support import services
+from tests.support.kustomize import KUBE_DIR
 
 pytestmark = pytest.mark.unit
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faults import scenarios
+from tests.support import scenarios
 
 pytestmark = pytest.mark.faults
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faults import scenarios
-from tests.model.splits import grouped_splits
+from tests.support import scenarios
+from tests.support.splits import grouped_splits
 
 pytestmark = pytest.mark.faults
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tests.model.splits import grouped_splits
+from tests.support.splits import grouped_splits
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import pytest
 
 from readmission import datasets, evaluation, schema
 from readmission.modeling import candidates, run_log, search
-from tests.model.splits import grouped_splits
+from tests.support.splits import grouped_splits
 
 pytestmark = pytest.mark.model
 

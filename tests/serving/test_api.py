@@ -15,8 +15,8 @@ import pytest
 from readmission import schema, validation
 from readmission.data_api.loading import to_records
 from readmission.serving.records import EXAMPLE_RECORD, patient_record_model
-from tests import services
-from tests.serving.conftest import ADMIN_TOKEN, UvicornThread, register_champion, serving_settings
+from tests.support import services
+from tests.support.serving import ADMIN_TOKEN, UvicornThread, register_champion, serving_settings
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import pytest
 from readmission import features, schema
 from readmission.modeling import candidates, search
 from readmission.serving.fastpath import FastPredictor, synthetic_records
-from tests.model.splits import grouped_splits
+from tests.support.splits import grouped_splits
 
 pytestmark = pytest.mark.model
 

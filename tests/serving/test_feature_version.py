@@ -18,7 +18,7 @@ from readmission import features, registry
 from readmission.model_loader import FEATURE_VERSION_REASON, ModelRefusedError, load_model_dir
 from readmission.modeling import run_log
 from readmission.serving.records import EXAMPLE_RECORD
-from tests.serving.conftest import ADMIN_TOKEN, UvicornThread, register_champion, serving_settings
+from tests.support.serving import ADMIN_TOKEN, UvicornThread, register_champion, serving_settings
 
 OTHER_VERSION = "0123456789abcdef"
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from readmission.serving.records import EXAMPLE_RECORD
-from tests.serving.conftest import UvicornThread, serving_settings
+from tests.support.serving import UvicornThread, serving_settings
 
 pytestmark = pytest.mark.integration
 

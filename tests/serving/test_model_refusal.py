@@ -14,8 +14,8 @@ import pytest
 from readmission import features, registry
 from readmission.model_loader import ModelRefusedError, load_model_dir
 from readmission.serving.records import EXAMPLE_RECORD
-from tests.serving.conftest import ADMIN_TOKEN, UvicornThread, register_champion, serving_settings
-from tests.serving.hostile import register_hostile
+from tests.support.hostile import register_hostile
+from tests.support.serving import ADMIN_TOKEN, UvicornThread, register_champion, serving_settings
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +82,7 @@ def registry_client(uri: str):
 def test_the_loader_ignores_the_trusted_types_a_model_lists_for_itself(tmp_path):
     import mlflow.sklearn
 
-    from tests.serving.hostile import FileOnLoad
+    from tests.support.hostile import FileOnLoad
 
     marker = tmp_path / "code-ran"
     trusted = [f"{FileOnLoad.__module__}.{FileOnLoad.__qualname__}"]

@@ -10,7 +10,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
 from readmission import features, modeling, schema
 from readmission.modeling.report import evaluate
 from readmission.serving.records import EXAMPLE_RECORD
-from tests.serving.conftest import serving_settings
+from tests.support.serving import serving_settings
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ def _log_and_register(tracking_uri: str, name: str, report, target: str) -> str:
 @pytest.fixture(scope="module")
 def two_champions(mlflow_server, genuine_raw) -> dict[str, str]:
     """A small calibrated two-member HistGradientBoosting bag per outcome, registered as each one's champion."""
-    from tests.model.splits import grouped_splits
+    from tests.support.splits import grouped_splits
 
     small_splits = grouped_splits(genuine_raw, train_rows=3000)
     names = {"any": "outcomes-any", "within_30_days": "outcomes-30d"}

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import CHECKS
 
-from tests.serving.conftest import ADMIN_TOKEN
+from tests.support.serving import ADMIN_TOKEN
 
 pytestmark = pytest.mark.integration
 

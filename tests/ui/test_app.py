@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from readmission import schema
 from readmission.config import DATA_CSV, REPO_ROOT, get_settings
 from readmission.ui.i18n import t
-from tests import services
+from tests.support import services
 
 APP = REPO_ROOT / "streamlit" / "app.py"
 TIMEOUT = 120  # the first run imports pandas/scikit-learn; later runs take well under a second

@@ -14,7 +14,7 @@ import pytest
 
 from readmission import schema
 from readmission.config import DATA_CSV, REPO_ROOT
-from tests import services
+from tests.support import services
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from tests import services
+from tests.support import services
 
 
 @dataclass

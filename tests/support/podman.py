@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.deploy.promql import REPO_ROOT
+from tests.support import REPO_ROOT
 
 CONTAINERS = REPO_ROOT / "containers"
 ENV = {**os.environ, "CONTAINERS_CONF": str(CONTAINERS / "containers.conf")}

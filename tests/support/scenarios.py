@@ -2,7 +2,7 @@
 
 The fault suite (``tests/faults``, ``make test-faults``) asserts on these outcomes and
 ``benchmarks/faults.py`` prints them as a table. A fault is a killed process (MariaDB),
-an unreachable or misbehaving service behind :class:`tests.faults.proxy.FlakyProxy`
+an unreachable or misbehaving service behind :class:`tests.support.proxy.FlakyProxy`
 (connection resets, HTTP 503, slow answers, down), never a mock.
 """
 
@@ -25,8 +25,8 @@ import sqlalchemy as sa
 
 from readmission import export, ingest, schema, storage, supervisor
 from readmission.data_source import DataSourceClient
-from tests import services
-from tests.faults.proxy import FlakyProxy
+from tests.support import services
+from tests.support.proxy import FlakyProxy
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support import REPO_ROOT
+
 SERVING_DIR = REPO_ROOT / "src" / "readmission" / "serving"
 PUSH_MODULE = REPO_ROOT / "src" / "readmission" / "pushmetrics.py"
 """The pipeline's metrics, pushed to the Pushgateway (``Push.gauge``/``Push.counter`` calls)."""

@@ -15,12 +15,14 @@ from typing import Any
 
 import yaml
 
-from tests.deploy.promql import REPO_ROOT
+from tests.support import REPO_ROOT
 
 KUBE_DIR = REPO_ROOT / "kubernetes"
 SOURCES = ("kubernetes", "grafana", "prometheus", "locust", "mysql")
 SECRET_OVERLAYS = ("local", "production")  # the overlays with their own secretGenerator
 POD_KINDS = ("Deployment", "StatefulSet", "Job")
+# The cluster overlays. (overlays/podman, for one host, is rendered and run by tests/containers.)
+OVERLAYS = ("local", "production", "production-in-cluster")
 
 
 def example_secrets() -> dict[str, str]:

@@ -29,8 +29,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.containers import podman
-from tests.deploy.promql import REPO_ROOT
+from tests.support import REPO_ROOT, podman
 
 # What the overlays reference outside kubernetes/ (rules, dashboards, locustfile, mysql/init).
 RENDERED_TREES = ("kubernetes", "prometheus", "grafana", "locust", "mysql")
