@@ -90,7 +90,7 @@ def test_the_loader_ignores_the_trusted_types_a_model_lists_for_itself(tmp_path)
         FileOnLoad(marker), str(tmp_path / "model"), skops_trusted_types=trusted, pip_requirements=["scikit-learn"]
     )
     marker.unlink()  # MLflow loads a skops model once while saving it
-    with pytest.raises(ModelRefusedError, match=r"does not trust: tests\.serving\.hostile\.FileOnLoad") as refused:
+    with pytest.raises(ModelRefusedError, match=r"does not trust: tests\.support\.hostile\.FileOnLoad") as refused:
         load_model_dir(tmp_path / "model")
     assert refused.value.reason == "untrusted_types"
     assert not marker.exists()
