@@ -162,7 +162,7 @@ def _conflicts_with_stored(
 @dataclass(frozen=True)
 class _Checked:
     """A batch ready to write: everything that needs no database is done (validation, repeated
-    ``encounter_id``s, the rows in key order, their CSV file on MySQL)."""
+    ``encounter_id``s, the rows in key order, their CSV in memory on MySQL)."""
 
     records: Sequence[Mapping[str, Any]]
     batch_number: int
@@ -204,7 +204,7 @@ Batch = tuple[int, Sequence[Mapping[str, Any]], str]
 def ingest_many(engine: sa.Engine, keys: Iterable[K], load: Callable[[K], Batch]) -> list[IngestResult]:
     """Ingest the batch ``load(key)`` of each key in order, one transaction each, like :func:`ingest_records`.
 
-    Batch k+1 is loaded (fetched, read), validated and written to its CSV file in a worker thread
+    Batch k+1 is loaded (fetched, read), validated and serialised to CSV in a worker thread
     while batch k is written (the server loads it; the client mostly waits on the socket), so the
     checks cost little wall time on top of the load. Batch k is written before a failure to get
     batch k+1 is raised."""
@@ -216,56 +216,47 @@ def ingest_many(engine: sa.Engine, keys: Iterable[K], load: Callable[[K], Batch]
     results: list[IngestResult] = []
     pending: Future[tuple[str, _Checked]] | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-check") as pool:
-        try:
-            for key in keys:
-                checking = pool.submit(check, key)
-                if pending is not None:
-                    results.append(_write(engine, pending.result()[1], pending.result()[0]))
-                pending = checking
+        for key in keys:
+            checking = pool.submit(check, key)
             if pending is not None:
-                results.append(_write(engine, pending.result()[1], pending.result()[0]))
-                pending = None
-        finally:
-            if pending is not None and pending.exception() is None and pending.result()[1].prepared is not None:
-                pending.result()[1].prepared.close()  # type: ignore[union-attr]
+                source, checked = pending.result()
+                results.append(_write(engine, checked, source))
+            pending = checking
+        if pending is not None:
+            source, checked = pending.result()
+            results.append(_write(engine, checked, source))
     return results
 
 
 def _write(engine: sa.Engine, checked: _Checked, source: str) -> IngestResult:
     """Write one checked batch in a single transaction (raw rows, quarantine, ingestion log)."""
     records, rows, batch_number, started_at = checked.records, checked.twins, checked.batch_number, checked.started_at
-    try:
-        with storage.loading(engine) as conn:
-            inserted = storage.bulk_insert_frame(conn, storage.diabetes_raw, rows.frame, prepared=checked.prepared)
-            skipped = len(rows.frame) - inserted
-            conflicts = _conflicts_with_stored(conn, rows.frame, rows.positions, records) if skipped else []
-            quarantine_rows = _quarantine_rows(
-                [*checked.invalid, *rows.conflicts, *conflicts], batch_number, started_at
-            )
-            storage.insert_ignore(conn, storage.quarantine, quarantine_rows)
-            result = IngestResult(
+    with storage.loading(engine) as conn:
+        inserted = storage.bulk_insert_frame(conn, storage.diabetes_raw, rows.frame, prepared=checked.prepared)
+        skipped = len(rows.frame) - inserted
+        conflicts = _conflicts_with_stored(conn, rows.frame, rows.positions, records) if skipped else []
+        quarantine_rows = _quarantine_rows([*checked.invalid, *rows.conflicts, *conflicts], batch_number, started_at)
+        storage.insert_ignore(conn, storage.quarantine, quarantine_rows)
+        result = IngestResult(
+            batch_number=batch_number,
+            received=len(records),
+            inserted=inserted,
+            duplicates=rows.duplicates + skipped - len(conflicts),
+            quarantined=len(quarantine_rows),
+            seconds=0.0,
+        )
+        conn.execute(
+            sa.insert(storage.ingestion_log).values(
                 batch_number=batch_number,
-                received=len(records),
-                inserted=inserted,
-                duplicates=rows.duplicates + skipped - len(conflicts),
-                quarantined=len(quarantine_rows),
-                seconds=0.0,
+                source=source[:255],
+                received=result.received,
+                inserted=result.inserted,
+                duplicates=result.duplicates,
+                quarantined=result.quarantined,
+                started_at=started_at,
+                finished_at=_now(),
             )
-            conn.execute(
-                sa.insert(storage.ingestion_log).values(
-                    batch_number=batch_number,
-                    source=source[:255],
-                    received=result.received,
-                    inserted=result.inserted,
-                    duplicates=result.duplicates,
-                    quarantined=result.quarantined,
-                    started_at=started_at,
-                    finished_at=_now(),
-                )
-            )
-    finally:
-        if checked.prepared is not None:
-            checked.prepared.close()
+        )
     seconds = time.perf_counter() - checked.started
     logger.info(
         "batch %d: %d received, %d inserted, %d duplicates, %d quarantined in %.2f s",

@@ -80,6 +80,10 @@ MEDICATIONS: tuple[str, ...] = (
 )  # fmt: skip
 
 
+MAX_ID = 2**63 - 1
+"""The largest identifier: the raw table's ``BIGINT`` (a larger one would crash the batch's int64 columns)."""
+
+
 def _count(name: str, description: str, minimum: int, maximum: int, group: str) -> Column:
     return Column(name, Kind.COUNT, description, minimum=minimum, maximum=maximum, group=group)
 
@@ -89,8 +93,8 @@ def _diagnosis(name: str, which: str) -> Column:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("encounter_id", Kind.IDENTIFIER, "Unique id of the hospital encounter", minimum=1),
-    Column("patient_nbr", Kind.IDENTIFIER, "Unique id of the patient", minimum=1),
+    Column("encounter_id", Kind.IDENTIFIER, "Unique id of the hospital encounter", minimum=1, maximum=MAX_ID),
+    Column("patient_nbr", Kind.IDENTIFIER, "Unique id of the patient", minimum=1, maximum=MAX_ID),
     Column("race", Kind.CATEGORY, "Race", nullable=True, levels=RACES),
     Column("gender", Kind.CATEGORY, "Gender", levels=GENDERS),
     Column("age", Kind.CATEGORY, "Age band in years", levels=AGE_BANDS),

@@ -6,7 +6,8 @@
 ``drift`` of every ingested batch against the champion's training data.
 
 Bulk writes use the fastest idempotent path of each backend: ``LOAD DATA LOCAL
-INFILE ... IGNORE`` on MySQL (PyMySQL with ``local_infile``), ``executemany``
+INFILE ... IGNORE`` on MySQL (PyMySQL with ``local_infile``; the CSV is made by pyarrow
+in memory and streamed to the server, never written to disk), ``executemany``
 with ``INSERT OR IGNORE`` on SQLite. Both skip rows whose unique key exists. On
 MySQL, ``IGNORE`` also turns a bad value (one too long for its column...) into a
 warning: a bulk write with any warning other than a skipped duplicate raises
@@ -18,9 +19,9 @@ from __future__ import annotations
 import logging
 import os
 import ssl
-import tempfile
+import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -229,27 +230,40 @@ def loading_engine(engine: sa.Engine) -> sa.Engine:
 
 @cache
 def _guard_local_files() -> bool:
-    """Make PyMySQL send a local file only when its connection named that very file (True if in place).
+    """Make PyMySQL answer a ``LOCAL INFILE`` request only with its connection's own bulk write (True if in place).
 
     A rogue or compromised server can answer any statement with "send me /etc/...": PyMySQL would send
-    it on a connection opened with ``local_infile``. The guard refuses every name but the connection's own
-    temporary CSV while its ``LOAD DATA`` runs."""
+    that file on a connection opened with ``local_infile``. The guard never opens a file: it sends the CSV
+    held in memory by the connection's running ``LOAD DATA`` (:class:`BulkFile`), and only when the server
+    asks for the name that statement gave it; any other request is refused."""
     import pymysql.connections  # only MySQL engines need the driver (SQLite runs without it)
     import pymysql.err
 
-    send = getattr(pymysql.connections, "_send_local_file", None)
-    if send is None:
+    if getattr(pymysql.connections, "_send_local_file", None) is None:
         logger.warning("PyMySQL has no _send_local_file hook: bulk loads use multi-row INSERT")
         return False
 
     def send_own_file_only(filename: str | bytes, conn: Any) -> None:
-        if os.fsencode(filename) != getattr(conn, "readmission_local_file", None):
+        outgoing: _Outgoing | None = getattr(conn, "readmission_local_file", None)
+        if outgoing is None or os.fsencode(filename) != outgoing.name:
             logger.error("refused the database server's request for local file %r", filename)
             raise pymysql.err.OperationalError(2068, f"refused to send {filename!r}: not this connection's own file")
-        send(filename, conn)
+        view = memoryview(outgoing.data)
+        for start in range(0, len(view), outgoing.packet_bytes):  # PyMySQL sends the closing empty packet
+            conn.write_packet(view[start : start + outgoing.packet_bytes])
 
     pymysql.connections._send_local_file = send_own_file_only
     return True
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    """What a loader connection may send: the CSV of its running ``LOAD DATA``, under the name it gave."""
+
+    name: bytes
+    data: Any
+    """A buffer (``pyarrow.Buffer``, bytes)."""
+    packet_bytes: int
 
 
 def raw_engine(url: str | None = None) -> sa.Engine:
@@ -320,19 +334,12 @@ def bulk_insert_frame(
 
     Runs inside the caller's transaction. ``frame`` holds exactly the table's columns
     (extra columns are ignored); missing values may be ``None`` or NaN. ``prepared``: the
-    same rows already written by :func:`bulk_file` (MySQL), e.g. while the previous batch loaded;
-    it is removed here.
+    same rows already serialised by :func:`bulk_file` (MySQL), e.g. while the previous batch loaded.
     """
     names = [c.name for c in table.columns if c.name in frame.columns]
     if frame.empty or not is_mysql(conn):
-        if prepared is not None:
-            prepared.close()
         return 0 if frame.empty else _executemany_or_ignore(conn, table, frame[names])
-    file = prepared or bulk_file(table, frame[names], conn.dialect)
-    try:
-        return _load_data_infile(conn, file)
-    finally:
-        file.close()
+    return _load_data_infile(conn, prepared or bulk_file(table, frame[names], conn.dialect))
 
 
 def _python_rows(frame: pd.DataFrame) -> Iterable[tuple[Any, ...]]:
@@ -394,88 +401,101 @@ def _raise_on_warnings(cursor: Any, table: sa.Table, rows: int, inserted: int) -
     )
 
 
-def _plain_csv(arrow: Any, path: str) -> bool:
-    """Write ``arrow`` unquoted with ``\\N`` for NULL; False when a value needs quoting or escaping."""
+def _plain_csv(arrow: Any) -> Any:
+    """``arrow`` as unquoted CSV with ``\\N`` for NULL (a ``pyarrow.Buffer``); None when a value needs
+    quoting or escaping (a delimiter, quote, line break or backslash)."""
     import pyarrow as pa  # pyarrow takes a second to import: only for a MySQL bulk load
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
     columns = []
     for column in arrow.columns:
-        is_text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-        if is_text and pc.any(pc.match_substring(column, "\\")).as_py():
-            return False  # a backslash would be read as an escape
         if column.null_count:
+            is_text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
             column = pc.fill_null(column if is_text else pc.cast(column, pa.string()), "\\N")
         columns.append(column)
+    sink = pa.BufferOutputStream()
     try:
         pacsv.write_csv(
             pa.table(columns, names=arrow.column_names),
-            path,
+            sink,
             pacsv.WriteOptions(include_header=False, quoting_style="none"),
         )
     except pa.ArrowInvalid:  # a delimiter, quote or line break inside a value
-        return False
-    return True
+        return None
+    data = sink.getvalue()
+    # Every backslash must be one of the NULL markers: one in a value would be read as an escape.
+    markers = sum(column.null_count for column in arrow.columns)
+    if np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == ord("\\")) != markers:
+        return None
+    return data
+
+
+def _quoted_csv(arrow: Any) -> Any:
+    """``arrow`` as CSV with every string quoted (``"`` doubled inside) and an empty field for NULL."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(arrow, sink, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    return sink.getvalue()
 
 
 @dataclass(frozen=True)
 class BulkFile:
-    """Rows written as a temporary CSV file with the ``LOAD DATA`` statement that reads them (MySQL)."""
+    """Rows serialised as CSV in memory, with the ``LOAD DATA LOCAL INFILE`` statement that reads them (MySQL).
+
+    Nothing is written to disk: the statement names ``name`` (no such file exists), and the loader
+    connection answers the server's request for that name with ``data`` (:func:`_guard_local_files`)."""
 
     table: sa.Table
     frame: pd.DataFrame
-    path: str
+    name: str
+    data: Any
+    """The CSV (a ``pyarrow.Buffer``)."""
     sql: str
-
-    def close(self) -> None:
-        with suppress(FileNotFoundError):
-            os.unlink(self.path)
 
 
 def bulk_file(table: sa.Table, frame: pd.DataFrame, dialect: sa.Dialect) -> BulkFile:
-    """Write ``frame`` (the table's columns) as CSV for ``LOAD DATA LOCAL INFILE ... IGNORE`` (no connection needed).
+    """Serialise ``frame`` (the table's columns) as CSV for ``LOAD DATA LOCAL INFILE ... IGNORE`` (no connection
+    needed, so it can run while another batch loads).
 
     Plain CSV with ``\\N`` for NULL when no value needs quoting (validated raw rows never
     do); otherwise quoted CSV where an empty field means NULL.
     """
     import pyarrow as pa  # pyarrow takes a second to import: only for a MySQL bulk load
-    import pyarrow.csv as pacsv
 
     preparer = dialect.identifier_preparer
-    arrow = pa.Table.from_pandas(frame, preserve_index=False)
+    # One thread: pyarrow's pool costs more CPU than it saves on a batch, and the caller may be
+    # loading another batch meanwhile (ingest.ingest_many).
+    arrow = pa.Table.from_pandas(frame, preserve_index=False, nthreads=1)
     names = ", ".join(preparer.quote(name) for name in frame.columns)
-    handle, path = tempfile.mkstemp(prefix=f"{table.name}-", suffix=".csv")
-    os.close(handle)
-    try:
-        if _plain_csv(arrow, path):
-            sql = (
-                f"LOAD DATA LOCAL INFILE %s IGNORE INTO TABLE {preparer.format_table(table)} "
-                "CHARACTER SET utf8mb4 FIELDS TERMINATED BY ',' LINES TERMINATED BY '\\n' "
-                f"({names})"
-            )
+    name = f"readmission-{table.name}-{uuid.uuid4().hex}.csv"
+    data = _plain_csv(arrow)
+    if data is not None:
+        sql = (
+            f"LOAD DATA LOCAL INFILE %s IGNORE INTO TABLE {preparer.format_table(table)} "
+            "CHARACTER SET utf8mb4 FIELDS TERMINATED BY ',' LINES TERMINATED BY '\\n' "
+            f"({names})"
+        )
+        return BulkFile(table, frame, name, data, sql)
+    targets = []
+    assignments = []
+    for index, column in enumerate(frame.columns):
+        quoted = preparer.quote(column)
+        if table.columns[column].nullable:
+            # pyarrow writes a missing value as an empty field; "" is never valid data here.
+            targets.append(f"@v{index}")
+            assignments.append(f"{quoted} = NULLIF(@v{index}, '')")
         else:
-            targets = []
-            assignments = []
-            for index, name in enumerate(frame.columns):
-                quoted = preparer.quote(name)
-                if table.columns[name].nullable:
-                    # pyarrow writes a missing value as an empty field; "" is never valid data here.
-                    targets.append(f"@v{index}")
-                    assignments.append(f"{quoted} = NULLIF(@v{index}, '')")
-                else:
-                    targets.append(quoted)
-            set_clause = f" SET {', '.join(assignments)}" if assignments else ""
-            sql = (
-                f"LOAD DATA LOCAL INFILE %s IGNORE INTO TABLE {preparer.format_table(table)} "
-                "CHARACTER SET utf8mb4 FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' "
-                f"LINES TERMINATED BY '\\n' ({', '.join(targets)}){set_clause}"
-            )
-            pacsv.write_csv(arrow, path, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-    except BaseException:
-        os.unlink(path)
-        raise
-    return BulkFile(table, frame, path, sql)
+            targets.append(quoted)
+    set_clause = f" SET {', '.join(assignments)}" if assignments else ""
+    sql = (
+        f"LOAD DATA LOCAL INFILE %s IGNORE INTO TABLE {preparer.format_table(table)} "
+        "CHARACTER SET utf8mb4 FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' "
+        f"LINES TERMINATED BY '\\n' ({', '.join(targets)}){set_clause}"
+    )
+    return BulkFile(table, frame, name, _quoted_csv(arrow), sql)
 
 
 def _load_data_infile(conn: sa.Connection, file: BulkFile) -> int:
@@ -483,9 +503,9 @@ def _load_data_infile(conn: sa.Connection, file: BulkFile) -> int:
     dbapi = conn.connection.dbapi_connection
     cursor = dbapi.cursor()  # type: ignore[union-attr]
     try:
-        _allow_file(dbapi, file.path)
+        _allow_file(dbapi, file, _packet_bytes(dbapi, cursor))
         try:
-            cursor.execute(file.sql, (file.path,))
+            cursor.execute(file.sql, (file.name,))
         finally:
             _allow_file(dbapi, None)
         inserted = int(cursor.rowcount)
@@ -502,9 +522,28 @@ def _load_data_infile(conn: sa.Connection, file: BulkFile) -> int:
     return _executemany_or_ignore(conn, file.table, file.frame)
 
 
-def _allow_file(dbapi_connection: Any, path: str | None) -> None:
-    """Let a loader connection send ``path`` (only it) to the server; ``None``: no file at all."""
-    dbapi_connection.readmission_local_file = None if path is None else os.fsencode(path)
+_MAX_PACKET_BYTES = 4 << 20
+"""The largest packet of ``LOCAL INFILE`` data sent: few packets, so a thread preparing the next batch
+(holding the GIL) rarely delays the send."""
+
+
+def _packet_bytes(dbapi_connection: Any, cursor: Any) -> int:
+    """The packet size for a connection's ``LOCAL INFILE`` data: half the smaller of the client's and the
+    server's ``max_allowed_packet`` (asked once per connection), at most ``_MAX_PACKET_BYTES``."""
+    cached: int | None = getattr(dbapi_connection, "readmission_packet_bytes", None)
+    if cached is None:
+        cursor.execute("SELECT @@max_allowed_packet")
+        (server,) = cursor.fetchone()
+        cached = max(1024, min(_MAX_PACKET_BYTES, int(server) // 2, int(dbapi_connection.max_allowed_packet) // 2))
+        dbapi_connection.readmission_packet_bytes = cached
+    return cached
+
+
+def _allow_file(dbapi_connection: Any, file: BulkFile | None, packet_bytes: int = _MAX_PACKET_BYTES) -> None:
+    """Let a loader connection send ``file``'s data (only it) to the server; ``None``: nothing at all."""
+    dbapi_connection.readmission_local_file = (
+        None if file is None else _Outgoing(os.fsencode(file.name), file.data, packet_bytes)
+    )
 
 
 _LOCAL_INFILE_DISABLED = frozenset({1148, 2068, 3948, 4166})

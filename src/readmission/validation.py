@@ -171,35 +171,34 @@ class Validation:
     """Each invalid row with every reason."""
 
 
-def _column_problems(column: Column, values: np.ndarray) -> dict[int, str]:
-    """``{row index: reason}`` for the cells of one column that ``check_value`` rejects."""
-    nulls = values == None  # noqa: E711 - elementwise; NaN is not null here (check_value rejects it)
-    kind = infer_dtype(values, skipna=True)
+def _each_cell(column: Column, values: np.ndarray) -> dict[int, str]:
+    """``{row index: reason}`` by :func:`check_value` on every cell (mixed types, nulls, bad values)."""
+    return {i: p for i, v in enumerate(values.tolist()) if (p := check_value(column, v))}
+
+
+def _column_problems(column: Column, values: np.ndarray) -> tuple[dict[int, str], np.ndarray | None]:
+    """``{row index: reason}`` for the cells of one column that ``check_value`` rejects, and the column
+    as int64 when it is an integer column whose every cell is an int (None otherwise).
+
+    The fast path: a column of one type (``infer_dtype``) whose distinct values all pass; anything
+    else (a null, NaN, a bad value) is checked cell by cell, so the reasons are exactly ``check_value``'s.
+    """
+    kind = infer_dtype(values, skipna=True)  # skips None and NaN; every other cell is of ``kind``
     if kind not in ("integer" if column.is_integer else "string", "empty"):
-        return {i: p for i, v in enumerate(values) if (p := check_value(column, v))}
-    problems: dict[int, str] = {}
-    if nulls.any() and not column.nullable:
-        reason = check_value(column, None)
-        problems.update(dict.fromkeys(np.flatnonzero(nulls).tolist(), reason or ""))
-    present = np.flatnonzero(~nulls)
-    if not len(present):
-        return problems
-    cells = values[present]
+        return _each_cell(column, values), None
     if column.is_integer:
         try:
-            numbers = cells.astype(np.int64)
-        except (OverflowError, ValueError, TypeError):  # NaN or an integer beyond int64
-            return {i: p for i, v in enumerate(values) if (p := check_value(column, v))}
-        for position in np.flatnonzero(integers_breaking_rules(column, numbers)).tolist():
-            reason = check_value(column, cells[position])
-            if reason:
-                problems[int(present[position])] = reason
-        return problems
-    reasons = {u: r for u in pd.unique(cells) if (r := check_value(column, u))}
-    if reasons:
-        for position in np.flatnonzero(pd.Series(cells, dtype=object).isin(list(reasons))).tolist():
-            problems[int(present[position])] = reasons[cells[position]]
-    return problems
+            numbers = values.astype(np.int64)  # fails on None, NaN and integers beyond int64
+        except (OverflowError, ValueError, TypeError):
+            return _each_cell(column, values), None
+        breaking = np.flatnonzero(integers_breaking_rules(column, numbers))
+        if len(breaking):
+            return {i: p for i in breaking.tolist() if (p := check_value(column, values[i]))}, numbers
+        return {}, numbers
+    # Strings and nulls: check each distinct value (pd.unique keeps None, NaN, pd.NA... apart).
+    if any(check_value(column, value) for value in pd.unique(values)):
+        return _each_cell(column, values), None
+    return {}, None
 
 
 def validate_records(records: Sequence[Mapping[str, Any]]) -> Validation:
@@ -222,14 +221,16 @@ def validate_records(records: Sequence[Mapping[str, Any]]) -> Validation:
                 absent[index] = set(RAW_COLUMN_NAMES - record.keys())
                 record = {**blank, **record}
             tuples.append(getter(record))
-    table = np.empty((count, len(schema.COLUMNS)), dtype=object)
+    # Column-major: each column is contiguous for the checks below (and for the frame).
+    table = np.empty((count, len(schema.COLUMNS)), dtype=object, order="F")
     if count:
         table[:] = tuples
     columns: dict[str, np.ndarray] = {}
     for position, column in enumerate(schema.COLUMNS):
         values = table[:, position]
-        columns[column.name] = values
-        for index, reason in _column_problems(column, values).items():
+        column_problems, numbers = _column_problems(column, values)
+        columns[column.name] = values if numbers is None else numbers
+        for index, reason in column_problems.items():
             missing = absent.get(index)
             if missing is not None and column.name in missing:
                 if isinstance(records[index], Mapping):
@@ -238,15 +239,21 @@ def validate_records(records: Sequence[Mapping[str, Any]]) -> Validation:
                 problems[index].append(reason)
     valid = np.ones(count, dtype=bool)
     valid[list(problems)] = False
+    everything = not problems  # the usual batch: no copy of the columns
+
+    def kept(values: np.ndarray) -> np.ndarray:
+        return values if everything else values[valid]
+
     frame = pd.DataFrame(
         {
             c.name: (
-                columns[c.name][valid].astype(np.int64)
+                kept(columns[c.name]).astype(np.int64, copy=False)
                 if c.is_integer
-                else pd.Series(columns[c.name][valid], dtype=object)
+                else pd.Series(kept(columns[c.name]), dtype=object, copy=False)
             )
             for c in schema.COLUMNS
-        }
+        },
+        copy=False,
     )
     invalid = [(records[i], problems[i]) for i in sorted(problems)]
     return Validation(frame, np.flatnonzero(valid), invalid)

@@ -247,3 +247,32 @@ def test_a_bulk_write_the_server_truncates_fails_whole(mariadb, sample, local_in
             assert storage.bulk_insert_frame(conn, storage.diabetes_raw, _one_frame(sample)) == 0
     finally:
         mariadb.admin("SET GLOBAL local_infile = 1")
+
+
+# Values a serialiser gets wrong: NULL markers, delimiters, escapes, line breaks, quotes, 4-byte UTF-8.
+AWKWARD_TEXT = ["\\N", "NULL", "null", "tab\there", "line\nbreak", "cr\r\nlf", "back\\slash", "trailing\\",
+                "a,b", 'say "hi"', "it's", "'", '"', "Cardiología ✓ 🩺", " padded "]  # fmt: skip
+
+
+@pytest.mark.parametrize("quoted", [False, True], ids=["plain-csv", "quoted-csv"])
+def test_bulk_writes_round_trip_awkward_text_and_nulls_exactly(dbs, sample, quoted):
+    """Through the loader as ingest uses it (LOAD DATA of the in-memory CSV on MariaDB, INSERT on SQLite)."""
+    plain = [v for v in AWKWARD_TEXT if not set(v) & set(',"\n\r\\')]
+    values = AWKWARD_TEXT if quoted else plain
+    rows = [dict(sample[i], medical_specialty=value) for i, value in enumerate(values)]
+    rows += [dict(sample[len(values) + i], medical_specialty=None, payer_code=None) for i in range(3)]
+    frame = pd.DataFrame(rows, columns=list(schema.COLUMN_NAMES)).assign(
+        batch_number=1, ingested_at="2026-01-01 00:00:00"
+    )
+    if dbs.backend == "mariadb":  # the CSV format the values call for
+        sql = storage.bulk_file(storage.diabetes_raw, frame, dbs.raw.dialect).sql
+        assert ("ENCLOSED BY" in sql) is quoted
+    with storage.loading(dbs.raw) as conn:
+        assert storage.bulk_insert_frame(conn, storage.diabetes_raw, frame) == len(rows)
+        assert storage.bulk_insert_frame(conn, storage.diabetes_raw, frame) == 0  # duplicates: no warning
+    stored = storage.read_table(dbs.raw, storage.diabetes_raw).set_index("encounter_id")
+    for row in rows:
+        kept = stored.loc[row["encounter_id"]]
+        assert {name: kept[name] for name in schema.COLUMN_NAMES if name != "encounter_id"} == {
+            name: row[name] for name in schema.COLUMN_NAMES if name != "encounter_id"
+        }, row["medical_specialty"]

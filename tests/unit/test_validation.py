@@ -53,3 +53,22 @@ def test_the_published_pattern_is_ascii_and_anchored():
     for pattern in (validation.ICD9_PATTERN, validation.TEXT_PATTERN):
         assert "\\d" not in pattern.pattern
         assert (pattern.pattern[0], pattern.pattern[-1]) == ("^", "$")
+
+
+ODD_VALUES = [None, float("nan"), True, 2.0, 2**70, -1, "", " ", "3", [1], {"a": 1}, "NO", "Steady", "250.01"]
+
+
+def test_the_batch_validator_agrees_with_check_record_on_odd_values_in_every_column():
+    """The column-at-a-time checks (distinct values, int64 arrays) give exactly check_record's reasons."""
+    base = dict(EXAMPLE_RECORD, readmitted="NO")
+    records = [dict(base, encounter_id=i + 1) for i in range(3)]  # valid rows around the odd ones
+    for column in schema.COLUMNS:
+        if column.name != "encounter_id":
+            records += [dict(base, encounter_id=len(records) + 1, **{column.name: value}) for value in ODD_VALUES]
+    checked = validation.validate_records(records)
+    expected = [(r, problems) for r in records if (problems := validation.check_record(r, require_target=True))]
+    assert [(record, reasons) for record, reasons in checked.invalid] == expected
+    assert len(checked.valid) == len(records) - len(expected)
+    assert checked.valid["encounter_id"].tolist() == [
+        r["encounter_id"] for r in records if not validation.check_record(r, require_target=True)
+    ]
