@@ -10,9 +10,10 @@ import importlib
 import pkgutil
 
 import typer
+from pydantic import ValidationError
 
 from readmission import commands
-from readmission.config import WeakSecretError, get_settings
+from readmission.config import WeakSecretError, get_settings, settings_problems
 from readmission.logs import configure_logging
 
 app = typer.Typer(help="Diabetes readmission MLOps platform.", no_args_is_help=True, add_completion=False)
@@ -24,6 +25,9 @@ def _setup() -> None:
         settings = get_settings()
     except WeakSecretError as error:
         typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
+    except ValidationError as error:
+        typer.echo(f"error: invalid settings: {settings_problems(error)}", err=True)
         raise typer.Exit(2) from error
     configure_logging(settings.log_level, settings.log_format)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from readmission.schema import Target
@@ -120,6 +120,13 @@ class Settings(BaseSettings):
         default=32 * 1024 * 1024, gt=0, description="Largest body of POST /predict/batch (10,000 records take ~13 MB)"
     )
     max_concurrent_batches: int = Field(default=2, gt=0, description="Batches read and scored at once")
+    batch_slot_wait_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        allow_inf_nan=False,
+        description="How long a batch waits for one of the MAX_CONCURRENT_BATCHES slots before a 503 with Retry-After",
+    )
 
     # AWS (the scheduled EC2 data source)
     aws_region: str = "us-east-1"
@@ -296,6 +303,18 @@ def _write_private(path: Path, text: str, *, replace: bool) -> None:
     finally:
         if os.path.exists(name):
             os.unlink(name)
+
+
+def settings_problems(error: ValidationError) -> str:
+    """One sentence per bad setting of a ``Settings`` validation error, naming its variable and value."""
+    problems = []
+    for item in error.errors():
+        name = ".".join(str(part) for part in item["loc"]).upper() or "settings"
+        value = item.get("input")
+        secret = item["loc"] and item["loc"][0] in (*SECRETS, *URLS_WITH_PASSWORDS)  # never echo a secret
+        shown = f" (got {value!r})" if isinstance(value, (str, int, float)) and not secret else ""
+        problems.append(f"{name}: {item['msg']}{shown}")
+    return "; ".join(problems)
 
 
 @cache

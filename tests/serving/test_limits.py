@@ -138,3 +138,30 @@ def test_integral_floats_are_integers_and_fractions_are_refused(client):
     body = batch.json()
     assert body["predictions"][0]["readmission_risk"] == as_ints["readmission_risk"]
     assert body["errors"] == [{"index": 1, "errors": ["num_procedures must be an integer, got 1.5"]}]
+
+
+def test_a_batch_that_finds_no_slot_within_batch_slot_wait_seconds_gets_503_with_retry_after(
+    tmp_path, serving_champion
+):
+    from readmission.serving import create_app
+
+    settings = serving_settings(
+        tmp_path, serving_champion.tracking_uri, model_name=serving_champion.name,
+        max_concurrent_batches=1, batch_slot_wait_seconds=0.5,
+    )  # fmt: skip
+    app = create_app(settings)
+    waited: list[httpx.Response] = []
+
+    def post_while_the_upload_holds_the_slot() -> None:
+        if not waited:  # the upload, paused here, keeps the only slot until this answer comes
+            waited.append(httpx.post(f"{server.url}/predict/batch", json={"records": [EXAMPLE_RECORD]}, timeout=60))
+
+    with UvicornThread(app) as server:
+        assert app.state.manager.wait_until_loaded(60)
+        chunked_upload(server.port, "/predict/batch", 2 * MIB, post_while_the_upload_holds_the_slot)
+        after = httpx.post(f"{server.url}/predict/batch", json={"records": [EXAMPLE_RECORD]}, timeout=60)
+    (busy,) = waited
+    assert busy.status_code == 503, busy.text
+    assert busy.headers["Retry-After"] == "1"
+    assert "none finished within 0.5 s (BATCH_SLOT_WAIT_SECONDS)" in busy.json()["detail"]
+    assert after.status_code == 200, after.text  # the slot is free again once the upload ended

@@ -118,3 +118,29 @@ def test_the_cli_refuses_weak_production_secrets_with_a_sentence(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "API_ADMIN_TOKEN is a placeholder" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("0", "greater than 0"), ("-1", "greater than 0"), ("601", "less than or equal to 600"),
+     ("nan", "finite number"), ("inf", "finite number"), ("soon", "valid number")],
+)  # fmt: skip
+def test_batch_slot_wait_seconds_refuses_bad_values_with_a_sentence(tmp_path, value, message):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=message):
+        Settings(batch_slot_wait_seconds=value, local_dir=tmp_path)
+    env = {**os.environ, "BATCH_SLOT_WAIT_SECONDS": value, "LOCAL_DIR": str(tmp_path)}
+    command = [str(Path(sys.executable).parent / "readmission"), "models"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "invalid settings: BATCH_SLOT_WAIT_SECONDS: Input should be" in result.stderr
+    assert message in result.stderr
+    assert f"(got '{value}')" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert Settings(batch_slot_wait_seconds="0.25", local_dir=tmp_path).batch_slot_wait_seconds == 0.25

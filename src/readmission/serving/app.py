@@ -43,8 +43,6 @@ ENDPOINTS = frozenset(
     {"/predict", "/predict/batch", "/health", "/ready", "/model-info", "/metrics", "/reload-model", "/docs",
      "/openapi.json"}
 )  # fmt: skip
-BATCH_SLOT_WAIT_SECONDS = 10.0
-"""How long a batch waits for one of the ``MAX_CONCURRENT_BATCHES`` slots before a 503 with Retry-After."""
 
 
 def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -312,7 +310,8 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
             s500=INTERNAL_ERROR,
             s503=(
                 f"No model is loaded yet, or MAX_CONCURRENT_BATCHES ({settings.max_concurrent_batches}) batches "
-                f"are being scored (retry after the Retry-After seconds)"
+                f"were being scored for BATCH_SLOT_WAIT_SECONDS ({settings.batch_slot_wait_seconds:g} s): retry after "
+                "the Retry-After seconds"
             ),
         ),
         openapi_extra=_body(batch_request_schema(max_batch)),
@@ -322,9 +321,12 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
         if PRIMARY not in models:
             return unavailable()
         try:
-            await asyncio.wait_for(batch_slots.acquire(), BATCH_SLOT_WAIT_SECONDS)
+            await asyncio.wait_for(batch_slots.acquire(), settings.batch_slot_wait_seconds)
         except TimeoutError:
-            busy = f"{settings.max_concurrent_batches} batches are being scored (MAX_CONCURRENT_BATCHES): retry"
+            busy = (
+                f"{settings.max_concurrent_batches} batches are being scored (MAX_CONCURRENT_BATCHES) and none "
+                f"finished within {settings.batch_slot_wait_seconds:g} s (BATCH_SLOT_WAIT_SECONDS): retry"
+            )
             return _json({"detail": busy}, 503, {"Retry-After": "1"})
         try:
             try:
