@@ -36,6 +36,12 @@ CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
 HISTORY_TAG = "champion_history"
 LIST_METRICS: tuple[str, ...] = ("val_roc_auc", "test_roc_auc", "test_pr_auc", "test_brier", "threshold")
+INTERVAL_TAGS: tuple[str, ...] = (
+    *(f"test_{metric}_ci_{end}" for metric in ("roc_auc", "pr_auc", "brier") for end in ("low", "high")),
+    "val_ece",
+    "test_ece",
+)
+"""Besides ``evaluation.KEY_METRICS``, every version is tagged with its bootstrap 95 % bounds and ECE."""
 
 
 class RegistryError(RuntimeError):
@@ -58,7 +64,8 @@ def register_run(client: MlflowClient, name: str, run_id: str, model_uri: str) -
     """Register the model ``run_id`` logged at ``model_uri``, tagged from the run; idempotent per run.
 
     The version tags are the run's ``threshold``, its ``data_version``/``target``/``candidate``/``feature_version``
-    tags and its key metrics (``evaluation.KEY_METRICS``). A run already registered returns
+    tags, its key metrics (``evaluation.KEY_METRICS``) and its bootstrap bounds and ECE (``INTERVAL_TAGS``).
+    A run already registered returns
     its (newest) version unchanged.
     """
     existing = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
@@ -71,7 +78,7 @@ def register_run(client: MlflowClient, name: str, run_id: str, model_uri: str) -
     tags = {
         "threshold": f"{metrics['threshold']:.6f}",
         **{key: run_tags[key] for key in ("data_version", "target", "candidate", "feature_version") if key in run_tags},
-        **{key: f"{metrics[key]:.6f}" for key in evaluation.KEY_METRICS if key in metrics},
+        **{key: f"{metrics[key]:.6f}" for key in (*evaluation.KEY_METRICS, *INTERVAL_TAGS) if key in metrics},
     }
     return register_version(client, name, model_uri, run_id=run_id, tags=tags)
 

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from readmission import schema
 from readmission.config import DATA_CSV, REPO_ROOT, get_settings
-from readmission.ui.i18n import t
+from readmission.ui.i18n import band_label, outcome_label, t
 from tests.support import services
 
 APP = REPO_ROOT / "streamlit" / "app.py"
@@ -178,3 +178,55 @@ def test_model_page_shows_what_model_info_says(app_for, inference_api):
     shown = {m.label: m.value for m in at.metric}
     assert shown[t("model_version", "es")] == str(info.get("model_version", info.get("version")))
     assert t("metrics", "es") in _texts(at)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_model_page_shows_both_models_with_their_bootstrap_intervals(app_for, two_outcome_api, lang):
+    import httpx
+
+    info = httpx.get(f"{two_outcome_api}/model-info", timeout=10).json()
+    models = info["outcomes"]
+    assert list(models) == ["any", "within_30_days"]
+    for entry in models.values():
+        assert entry["intervals"]["split"] == "test"
+        assert entry["intervals"]["level"] == 0.95
+        for name in ("roc_auc", "pr_auc", "brier"):
+            bounds = entry["intervals"]["metrics"][name]
+            assert bounds["low"] < bounds["estimate"] < bounds["high"], (name, bounds)
+        assert entry["intervals"]["metrics"]["roc_auc"]["estimate"] == pytest.approx(entry["metrics"]["test_roc_auc"])
+        assert 0 <= entry["calibration_metrics"]["val"]["ece"] < 0.2
+        assert [row["band"] for row in entry["band_rates"]["test"]] == ["low", "medium", "high"]
+        assert sum(row["share"] for row in entry["band_rates"]["test"]) == pytest.approx(1.0)
+    assert {k: info[k] for k in ("version", "intervals")} == {k: models["any"][k] for k in ("version", "intervals")}
+
+    at = app_for(two_outcome_api)
+    at.radio(key="lang").set_value(lang).run()
+    at.radio(key="page").set_value("page_model").run()
+    assert not at.exception
+    assert not at.error
+    texts = _texts(at)
+    for target in models:
+        assert outcome_label(target, lang) in texts
+    assert t("intervals_title", lang, split=t("split_test", lang)) in texts
+    shown = [m.value for m in at.metric if m.label == t("model_version", lang)]
+    assert shown == [str(entry["version"]) for entry in models.values()]
+    names = [m.value for m in at.metric if m.label == t("model_name", lang)]
+    assert names == [entry["name"] for entry in models.values()]
+    ece = [m.value for m in at.metric if m.label == t("ece", lang, split=t("split_test", lang))]
+    assert ece == [f"{entry['calibration_metrics']['test']['ece']:.3f}" for entry in models.values()]
+    tables = [frame.value for frame in at.dataframe if t("ci_low", lang) in frame.value.columns]
+    assert len(tables) == len(models)
+    for table, entry in zip(tables, models.values(), strict=True):
+        rows = table.set_index(t("metric", lang))
+        for name in ("roc_auc", "pr_auc", "brier"):
+            bounds = entry["intervals"]["metrics"][name]
+            row = rows.loc[t(f"metric_{name}", lang)]
+            assert row[t("estimate", lang)] == pytest.approx(bounds["estimate"])
+            assert row[t("ci_low", lang)] == pytest.approx(bounds["low"])
+            assert row[t("ci_high", lang)] == pytest.approx(bounds["high"])
+    bands = [frame.value for frame in at.dataframe if t("observed_rate", lang) in frame.value.columns]
+    assert len(bands) == 2 * len(models)  # validation and test per model
+    assert list(bands[1][t("band", lang)]) == [band_label(b, lang) for b in ("low", "medium", "high")]
+    test_rates = [row["observed_rate"] for row in models["any"]["band_rates"]["test"]]
+    assert list(bands[1][t("observed_rate", lang)]) == pytest.approx(test_rates)

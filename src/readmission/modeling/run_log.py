@@ -10,6 +10,7 @@ in the model metadata (``MLmodel``) and, once registered, in the version's tags.
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 import warnings
 from collections.abc import Mapping
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from readmission.modeling.report import Report
     from readmission.modeling.search import Candidate, SweepResult
 
+CALIBRATION_METRICS = ("ece", "calibration_slope", "calibration_intercept")
 PIP_PACKAGES: tuple[str, ...] = ("mlflow", "scikit-learn", "skops", "pandas", "numpy", "scipy")
 MODEL_ARTIFACT_NAME = "model"
 
@@ -170,9 +172,46 @@ def log_run(
             "metrics": key_metrics,
             "calibration": report.calibration,
             **({"bands": report.bands.as_dict()} if report.bands else {}),
+            **quality_metadata(report),
         }
         info = log_model(report.pipeline or best.pipeline, frames["validation"], metadata)
         return run.info.run_id, info.model_uri
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` rounded to 6 decimals, None when it is not a finite number (NaN has no JSON form)."""
+    number = float(value)
+    return round(number, 6) if math.isfinite(number) else None
+
+
+def quality_metadata(report: Report) -> dict[str, Any]:
+    """What the model page and ``/model-info`` show about the model's quality, carried in the model's metadata.
+
+    * ``intervals``: the report split (``test`` when there is one) and, per metric (ROC-AUC, PR-AUC,
+      Brier), the estimate and its patient-clustered bootstrap 95 % interval;
+    * ``calibration_metrics``: per split, ECE, calibration slope and intercept;
+    * ``band_rates``: per split and band, the share of patients, the observed rate and that rate as
+      a multiple of the base rate.
+    """
+    intervals = {
+        name: {"estimate": _finite(i.estimate), "low": _finite(i.low), "high": _finite(i.high)}
+        for name, i in report.intervals.items()
+    }
+    calibration = {
+        split: {name: _finite(report.metrics[f"{split}_{name}"])
+                for name in CALIBRATION_METRICS if f"{split}_{name}" in report.metrics}
+        for split in ("val", "test")
+    }  # fmt: skip
+    bands = {
+        split: [{"band": str(row["band"]), **{k: _finite(row[k]) for k in ("share", "observed_rate", "rate_vs_base")}}
+                for row in table.to_dict("records")]
+        for split, table in report.band_tables.items()
+    }  # fmt: skip
+    return {
+        "intervals": {"split": report.prefix, "level": 0.95, "metrics": intervals} if intervals else None,
+        "calibration_metrics": {split: values for split, values in calibration.items() if values} or None,
+        "band_rates": bands or None,
+    }
 
 
 def leaderboard(sweep: SweepResult) -> list[dict[str, Any]]:

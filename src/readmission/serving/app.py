@@ -76,6 +76,15 @@ def _explain(request: Request) -> bool:
     return request.query_params.get("explain", "").lower() in ("true", "1", "yes")
 
 
+MODEL_QUALITY = ("intervals", "calibration_metrics", "band_rates")
+"""What the training run put in the model's metadata about its quality (``modeling.run_log.quality_metadata``)."""
+
+
+def describe_model(model: LoadedModel) -> dict[str, Any]:
+    """``/model-info``'s entry of one model: what it reports about itself and its logged quality figures."""
+    return {**model.info(), **{key: model.metadata.get(key) for key in MODEL_QUALITY}}
+
+
 def create_app(settings: Settings | None = None, *, manager: ModelManager | None = None) -> FastAPI:
     """The inference API. One model manager per outcome starts with the app (lifespan) and stops with it."""
     settings = settings or get_settings()
@@ -361,17 +370,23 @@ def create_app(settings: Settings | None = None, *, manager: ModelManager | None
     @app.get(
         "/model-info",
         tags=["operations"],
-        summary="The served model: version, metrics, threshold, inputs",
+        summary="The served models: version, metrics with bootstrap 95 % intervals, calibration, bands, inputs",
+        description=(
+            "The primary outcome's model at the top level and every loaded outcome's model under `outcomes`, each "
+            "with `intervals` (test ROC-AUC, PR-AUC and Brier with patient-clustered bootstrap 95 % bounds), "
+            "`calibration_metrics` (ECE, slope, intercept per split) and `band_rates` (share of patients and "
+            "observed rate per risk band); null for a model trained before they were logged."
+        ),
         responses=documented(s500=INTERNAL_ERROR, s503=NO_MODEL),
     )
     async def model_info() -> Response:
         model = manager.current
         if model is None:
             return unavailable()
-        described = {target: each.info() for target, each in outcomes.loaded().items()}
+        described = {target: describe_model(each) for target, each in outcomes.loaded().items()}
         return _json(
             {
-                **model.info(),
+                **describe_model(model),
                 "request_fields": input_columns,
                 "reload_failures": manager.failures,
                 "outcomes": described,

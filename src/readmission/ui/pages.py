@@ -339,45 +339,124 @@ def _is_group_metric(name: str) -> bool:
     return "group" in name.lower()
 
 
+def outcome_models(info: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each outcome's model as ``/model-info`` describes it (an API without ``outcomes``: its one model)."""
+    described = info.get("outcomes")
+    if isinstance(described, dict) and described:
+        return {str(target): entry for target, entry in described.items() if isinstance(entry, dict)}
+    return {str(info.get("target") or "any"): info}
+
+
+def _split_name(split: object, lang: Lang) -> str:
+    return t(f"split_{split}", lang) if split in ("val", "test") else str(split)
+
+
+def interval_table(entry: dict[str, Any], lang: Lang) -> pd.DataFrame | None:
+    """ROC-AUC, PR-AUC and Brier with their bootstrap 95 % bounds (None when the model has no intervals)."""
+    intervals = entry.get("intervals") or {}
+    metrics = intervals.get("metrics") if isinstance(intervals, dict) else None
+    if not metrics:
+        return None
+    rows = [
+        {
+            t("metric", lang): t(f"metric_{name}", lang),
+            t("estimate", lang): values.get("estimate"),
+            t("ci_low", lang): values.get("low"),
+            t("ci_high", lang): values.get("high"),
+        }
+        for name, values in metrics.items()
+        if isinstance(values, dict)
+    ]
+    return pd.DataFrame(rows)
+
+
+def band_rates_table(rows: list[dict[str, Any]], lang: Lang) -> pd.DataFrame:
+    """Per risk band: its label, the share of patients, the observed rate and that rate over the base rate."""
+    return pd.DataFrame(
+        [
+            {
+                t("band", lang): band_label(str(row.get("band", "")), lang),
+                t("share_patients", lang): row.get("share"),
+                t("observed_rate", lang): row.get("observed_rate"),
+                t("vs_base", lang): row.get("rate_vs_base"),
+            }
+            for row in rows
+        ]
+    )
+
+
+def _render_model(target: str, entry: dict[str, Any], lang: Lang) -> None:
+    """One outcome's model: facts, bootstrap intervals, calibration, band rates, every logged metric."""
+    st.markdown(f"#### {outcome_label(target, lang)}")
+    calibration = entry.get("calibration") or {}
+    method = calibration.get("method") if isinstance(calibration, dict) else None
+    facts = {
+        "model_name": entry.get("model_name", entry.get("name")),
+        "model_version": entry.get("model_version", entry.get("version")),
+        "model_alias": entry.get("model_alias", entry.get("alias")),
+        "threshold": entry.get("threshold"),
+        "base_rate": entry.get("base_rate"),
+        "calibration": t(f"calibration_{method}", lang) if method else None,
+        "data_version": entry.get("data_version"),
+    }
+    shown = [(k, v) for k, v in facts.items() if v not in (None, "")]
+    columns = st.columns(max(len(shown), 1))
+    for column, (key, value) in zip(columns, shown, strict=False):
+        column.metric(t(key, lang), _number(value))
+    if entry.get("loaded_at"):
+        st.caption(f"{t('loaded_at', lang)}: {entry['loaded_at']}")
+    intervals = interval_table(entry, lang)
+    if intervals is None:
+        st.info(t("no_intervals", lang))
+    else:
+        split = _split_name((entry.get("intervals") or {}).get("split", "test"), lang)
+        st.markdown(f"**{t('intervals_title', lang, split=split)}**")
+        st.dataframe(intervals, hide_index=True, use_container_width=True)
+    ece = {
+        split: values["ece"]
+        for split, values in (entry.get("calibration_metrics") or {}).items()
+        if isinstance(values, dict) and values.get("ece") is not None
+    }
+    if ece:
+        columns = st.columns(len(ece))
+        for column, (split, value) in zip(columns, ece.items(), strict=True):
+            column.metric(
+                t("ece", lang, split=_split_name(split, lang)), _number(float(value)), help=t("ece_help", lang)
+            )
+    for split, rows in (entry.get("band_rates") or {}).items():
+        if rows:
+            st.markdown(f"**{t('band_rates_title', lang, split=_split_name(split, lang))}**")
+            st.dataframe(band_rates_table(rows, lang), hide_index=True, use_container_width=True)
+    flat = flatten_metrics(entry.get("metrics") or {})
+    overall = {k: v for k, v in flat.items() if not _is_group_metric(k)}
+    per_group = {k: v for k, v in flat.items() if _is_group_metric(k)}
+    per_group.update(flatten_metrics(entry.get("group_metrics") or {}, "group"))
+    st.markdown(f"**{t('metrics', lang)}**")
+    if not overall:
+        st.info(t("no_metrics", lang))
+    else:
+        table = pd.DataFrame(sorted(overall.items()), columns=[t("metric", lang), t("estimate", lang)])
+        st.dataframe(table, hide_index=True, use_container_width=True)
+    if per_group:
+        st.markdown(f"**{t('group_metrics', lang)}**")
+        table = pd.DataFrame(sorted(per_group.items()), columns=[t("metric", lang), t("estimate", lang)])
+        st.dataframe(table, hide_index=True, use_container_width=True)
+
+
 def model_page(settings: Settings, lang: Lang) -> None:
-    """What ``/model-info`` says about the model in use."""
+    """What ``/model-info`` says about the models in use: one section per outcome."""
     try:
         info = model_info(settings)
     except ApiError as error:
         show_api_error(error, lang)
         return
     st.markdown(f"### {t('model_title', lang)}")
-    facts = {
-        "model_name": info.get("model_name", info.get("name")),
-        "model_version": info.get("model_version", info.get("version")),
-        "model_alias": info.get("model_alias", info.get("alias")),
-        "threshold": info.get("threshold"),
-        "data_version": info.get("data_version"),
-    }
-    shown = [(k, v) for k, v in facts.items() if v not in (None, "")]
-    columns = st.columns(max(len(shown), 1))
-    for column, (key, value) in zip(columns, shown, strict=False):
-        column.metric(t(key, lang), _number(value))
-    if info.get("loaded_at"):
-        st.caption(f"{t('loaded_at', lang)}: {info['loaded_at']}")
-    flat = flatten_metrics(info.get("metrics") or {})
-    overall = {k: v for k, v in flat.items() if not _is_group_metric(k)}
-    per_group = {k: v for k, v in flat.items() if _is_group_metric(k)}
-    per_group.update(flatten_metrics(info.get("group_metrics") or {}, "group"))
-    st.markdown(f"#### {t('metrics', lang)}")
-    if not overall:
-        st.info(t("no_metrics", lang))
-    elif len(overall) <= 8:
-        columns = st.columns(min(len(overall), 4))
-        for i, (name, value) in enumerate(sorted(overall.items())):
-            columns[i % len(columns)].metric(name, _number(value))
-    else:
-        table = pd.DataFrame(sorted(overall.items()), columns=["metric", "value"])
-        st.dataframe(table, hide_index=True, use_container_width=True)
-    if per_group:
-        st.markdown(f"#### {t('group_metrics', lang)}")
-        table = pd.DataFrame(sorted(per_group.items()), columns=["metric", "value"])
-        st.dataframe(table, hide_index=True, use_container_width=True)
+    models = outcome_models(info)
+    if len(models) > 1:
+        st.caption(t("models_intro", lang))
+    for target, entry in models.items():
+        with st.container(border=True):
+            _render_model(target, entry, lang)
     schema_info = info.get("input_schema")
     if schema_info:
         with st.expander(t("input_schema", lang)):
