@@ -412,10 +412,11 @@ def _render_model(target: str, entry: dict[str, Any], lang: Lang) -> None:
         split = _split_name((entry.get("intervals") or {}).get("split", "test"), lang)
         st.markdown(f"**{t('intervals_title', lang, split=split)}**")
         st.dataframe(intervals, hide_index=True, use_container_width=True)
+    calibration_metrics = entry.get("calibration_metrics") or {}
     ece = {
-        split: values["ece"]
-        for split, values in (entry.get("calibration_metrics") or {}).items()
-        if isinstance(values, dict) and values.get("ece") is not None
+        split: calibration_metrics[split]["ece"]
+        for split in ("val", "test")
+        if isinstance(calibration_metrics.get(split), dict) and calibration_metrics[split].get("ece") is not None
     }
     if ece:
         columns = st.columns(len(ece))
@@ -423,7 +424,9 @@ def _render_model(target: str, entry: dict[str, Any], lang: Lang) -> None:
             column.metric(
                 t("ece", lang, split=_split_name(split, lang)), _number(float(value)), help=t("ece_help", lang)
             )
-    for split, rows in (entry.get("band_rates") or {}).items():
+    band_rates = entry.get("band_rates") or {}
+    for split in sorted(band_rates, key=lambda name: (name != "val", name != "test", name)):  # val, test, others
+        rows = band_rates[split]
         if rows:
             st.markdown(f"**{t('band_rates_title', lang, split=_split_name(split, lang))}**")
             st.dataframe(band_rates_table(rows, lang), hide_index=True, use_container_width=True)
