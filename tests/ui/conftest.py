@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support import services
@@ -44,4 +45,10 @@ def two_outcome_api(
     assert result.version is not None
     registry.promote_if_better(result.version, splits["validation"], settings=settings.for_target("within_30_days"))
     with services.api_server(tracking_uri, name, service_dir, env={"MODEL_NAME_30D": settings.model_name_30d}) as url:
+        # /ready answers once the primary model is loaded; the 30-day one loads beside it
+        services.wait_until(
+            lambda: all(o["loaded"] for o in httpx.get(url + "/ready", timeout=5).json()["outcomes"].values()),
+            what="both outcomes' models",
+            timeout=120,
+        )
         yield url
