@@ -16,6 +16,8 @@ death or hospice (the model does not score those).
     locust -f locust/locustfile.py --host http://127.0.0.1:8000              # web UI, Clinician + Service
     locust -f locust/locustfile.py,locust/stepload.py Clinician --headless   # step load to the SLO
     LOCUST_TARGET=api locust -f locust/locustfile.py Throughput --headless -u 20 -t 20s
+
+``LOCUST_BY_MODEL_VERSION=1`` names each answered request after the model version that answered it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ from readmission.data_api.loading import read_raw_csv, to_records
 
 TARGET = os.environ.get("LOCUST_TARGET")
 ROWS = int(os.environ.get("LOCUST_ROWS", "2000"))
+BY_MODEL_VERSION = os.environ.get("LOCUST_BY_MODEL_VERSION", "") not in ("", "0")
+"""Count each answered prediction under the model version that answered it (``/predict [model 3]``), so
+Locust's CSV shows when the answers moved to a new champion (the hot-swap test)."""
 BATCH_RANGE = (100, 1000)
 
 
@@ -52,6 +57,9 @@ def _post(user: FastHttpUser, path: str, body: Any, name: str | None = None) -> 
     """POST ``body``; anything but 200 is a failure with the status and the start of the answer."""
     with user.client.post(path, json=body, name=name or path, catch_response=True) as response:
         _expect_ok(response)
+        if BY_MODEL_VERSION and response.status_code == 200:
+            version = (response.json() or {}).get("model_version")
+            response.request_meta["name"] = f"{name or path} [model {version}]"
 
 
 def _get(user: FastHttpUser, path: str) -> None:

@@ -3,17 +3,22 @@
 ``run_step_load`` runs ``locust/locustfile.py`` with the step shape of ``locust/stepload.py``
 and writes, under one folder, Locust's HTML report, its CSV files (with the full history),
 ``capacity.json`` (every step and the last one that held the SLO) and ``loadtest.png`` (users,
-requests/s and p95 over time). Locust is never imported here: gevent must patch the process
-before ssl and friends are loaded, so it always runs in its own process.
+requests/s and p95 over time). ``constant_load`` runs a fixed number of users for a fixed time in
+the background while the caller acts (the hot-swap test moves the champion). Locust is never
+imported here: gevent must patch the process before ssl and friends are loaded, so it always
+runs in its own process.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,6 +133,73 @@ def run_step_load(host: str, out_dir: Path, plan: StepLoad | None = None, *, cpu
     result = LoadTestResult(out_dir, json.loads(capacity_file.read_text()))
     plot_history(result.history_csv, result.plot, slo_p95_ms=plan.slo_p95_ms)
     return result
+
+
+@dataclass(frozen=True)
+class ConstantLoad:
+    """``users`` Locust users of ``user_class`` for ``seconds``, all started at once (no step shape)."""
+
+    users: int = 4
+    seconds: int = 20
+    user_class: str = "Throughput"
+    target: str = "api"
+    """``LOCUST_TARGET`` of the ``Throughput`` user: ``api``, ``explain``, ``mlflow`` or ``noop``."""
+    by_model_version: bool = False
+    """Name each answered request after the model version that answered it (``/predict [model 3]``)."""
+
+    def command(self, host: str, out_dir: Path) -> list[str]:
+        locust = Path(sys.executable).with_name("locust")
+        return [
+            str(locust) if locust.exists() else "locust",
+            "-f", str(LOCUST_DIR / "locustfile.py"), "--headless", "--host", host,
+            "-u", str(self.users), "-r", str(self.users), "--run-time", f"{self.seconds}s",
+            "--csv", str(out_dir / PREFIX), "--csv-full-history", "--only-summary", "--loglevel", "INFO",
+            "--exit-code-on-error", "0", self.user_class,
+        ]  # fmt: skip
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "LOCUST_TARGET": self.target,
+            "LOCUST_BY_MODEL_VERSION": "1" if self.by_model_version else "0",
+            "PYTHONPATH": _pythonpath(),
+        }
+
+
+@contextmanager
+def constant_load(host: str, out_dir: Path, plan: ConstantLoad | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Run Locust against ``host`` in the background while the ``with`` body runs; at exit wait for it to end
+    (its CSV files are then in ``out_dir``: :func:`read_stats`, :func:`read_history`). Raises
+    :class:`LoadTestError` when Locust failed or wrote no statistics."""
+    plan = plan or ConstantLoad()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log_path = out_dir / "locust.log"
+    logger.info("%d %s users on %s for %d s, results in %s", plan.users, plan.user_class, host, plan.seconds, out_dir)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(plan.command(host, out_dir), env=plan.env(), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield process
+            code = process.wait(timeout=plan.seconds + 120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    stats = out_dir / f"{PREFIX}_stats.csv"
+    if code != 0 or not stats.exists():
+        tail = log_path.read_text(errors="replace")[-2000:]
+        raise LoadTestError(f"locust exited with code {code} without statistics:\n{tail}")
+
+
+def read_stats(out_dir: Path) -> dict[str, dict[str, str]]:
+    """Locust's final statistics (``loadtest_stats.csv``) by request name (``Aggregated`` included)."""
+    with (out_dir / f"{PREFIX}_stats.csv").open() as handle:
+        return {row["Name"]: row for row in csv.DictReader(handle)}
+
+
+def read_history(out_dir: Path) -> list[dict[str, str]]:
+    """Every row of ``loadtest_stats_history.csv`` (one per second and request name, counts cumulative)."""
+    with (out_dir / f"{PREFIX}_stats_history.csv").open() as handle:
+        return list(csv.DictReader(handle))
 
 
 def _pythonpath() -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 
 import httpx
@@ -12,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from readmission import schema, validation
+from readmission import loadtest, schema, validation
 from readmission.data_api.loading import to_records
 from readmission.serving.records import EXAMPLE_RECORD, patient_record_model
 from tests.support import services
@@ -261,51 +260,56 @@ def test_startup_without_mlflow_then_with_a_cache(tmp_path, settings, serving_ch
         assert c.get("/model-info").json()["source"] == "cache"
 
 
-def test_hot_swap_under_concurrent_load(tmp_path, mlflow_server, second_pipeline, genuine_records):
+def test_the_champion_moves_while_locust_drives_predict_with_no_failed_request(
+    tmp_path, mlflow_server, second_pipeline
+):
+    """The alias moves (as ``promote`` moves it) while 4 Locust users post /predict without pause for 25 s:
+    the poller swaps the model in, no request fails, and the answers move from v1 to v2 for good."""
+    from mlflow import MlflowClient
+
     from readmission.serving import create_app
 
     name = "serving-swap-model"
     v1 = register_champion(mlflow_server.tracking_uri, name, second_pipeline, threshold=0.5)
-    app = create_app(serving_settings(tmp_path, mlflow_server.tracking_uri, model_name=name))
-    failures: list[str] = []
-    versions: set[str] = set()
-    stop = threading.Event()
-
+    v2 = register_champion(mlflow_server.tracking_uri, name, second_pipeline, threshold=0.5, alias="challenger")
+    app = create_app(serving_settings(tmp_path, mlflow_server.tracking_uri, model_name=name, model_poll_seconds=1))
+    out = tmp_path / "locust"
+    plan = loadtest.ConstantLoad(users=4, seconds=25, by_model_version=True)
     with UvicornThread(app) as server:
-        assert app.state.manager.wait_until_loaded(60)
-        assert app.state.manager.current.predictor.kind == "compiled:gradient-boosting-codegen"
+        manager = app.state.manager
+        assert manager.wait_until_loaded(60)
+        assert manager.current.version == v1
+        with loadtest.constant_load(server.url, out, plan) as locust:
+            _wait_for(lambda: _predictions(server.url) >= 50 or locust.poll() is not None)  # Locust is posting
+            MlflowClient(mlflow_server.tracking_uri).set_registered_model_alias(name, "champion", v2)
+            _wait_for(lambda: manager.current.version == v2 or locust.poll() is not None)
+            swapped = time.time()
+            assert manager.current.version == v2, "the poller swapped the new champion in while Locust ran"
+    stats = loadtest.read_stats(out)
+    assert stats["Aggregated"]["Failure Count"] == "0", (out / "locust.log").read_text()[-2000:]
+    answered = {key: int(row["Request Count"]) for key, row in stats.items() if key != "Aggregated"}
+    assert set(answered) == {f"/predict [model {v1}]", f"/predict [model {v2}]"}
+    assert min(answered.values()) > 0, answered
+    # After the swap (and the requests then in flight), every answer came from v2 to the end of the run.
+    history = [row for row in loadtest.read_history(out) if row["Name"] == f"/predict [model {v1}]"]
+    settled = [int(row["Total Request Count"]) for row in history if int(row["Timestamp"]) >= swapped + 2]
+    assert settled, "Locust ran on after the swap"
+    assert settled[0] == settled[-1] == answered[f"/predict [model {v1}]"]
+    later = [row for row in loadtest.read_history(out) if row["Name"] == f"/predict [model {v2}]"]
+    assert int(later[-1]["Total Request Count"]) > max(
+        int(row["Total Request Count"]) for row in later if int(row["Timestamp"]) <= swapped + 2
+    ), "v2 kept answering after the swap"
 
-        def hammer(offset: int) -> None:
-            with httpx.Client(base_url=server.url, timeout=30) as http:
-                i = offset
-                while not stop.is_set():
-                    try:
-                        answer = http.post("/predict", json=genuine_records[i % len(genuine_records)])
-                        if answer.status_code != 200:
-                            failures.append(f"{answer.status_code} {answer.text}")
-                        else:
-                            versions.add(answer.json()["model_version"])
-                    except httpx.HTTPError as error:
-                        failures.append(repr(error))
-                    i += 1
 
-        threads = [threading.Thread(target=hammer, args=(k * 100,)) for k in range(4)]
-        for thread in threads:
-            thread.start()
-        time.sleep(0.5)
-        v2 = register_champion(mlflow_server.tracking_uri, name, second_pipeline, threshold=0.5)
-        reload = httpx.post(
-            f"{server.url}/reload-model", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=120
-        )
-        time.sleep(0.5)
-        stop.set()
-        for thread in threads:
-            thread.join()
-    assert reload.status_code == 200, reload.text
-    assert {k: reload.json()[k] for k in ("old_version", "new_version", "changed")} == {
-        "old_version": v1,
-        "new_version": v2,
-        "changed": True,
-    }
-    assert failures == []
-    assert versions == {v1, v2}
+def _predictions(url: str) -> float:
+    """How many /predict requests the API has answered (its own Prometheus counter)."""
+    text = httpx.get(f"{url}/metrics", timeout=30).text
+    found = re.findall(r'^readmission_http_requests_total\{endpoint="/predict",method="POST",status="200"\} (\S+)$',
+                       text, flags=re.MULTILINE)  # fmt: skip
+    return float(found[0]) if found else 0.0
+
+
+def _wait_for(condition, deadline_seconds: float = 120.0) -> None:
+    deadline = time.monotonic() + deadline_seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.2)
