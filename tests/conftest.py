@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # The API sets it to false (it reads models with readmission.model_loader only); tests compare
 # against MLflow's own loaders on models they logged themselves.
 os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
 
+from readmission import storage
+from readmission.config import DATA_CSV
 from tests.support import services
 from tests.support.airflow import Stack, dag_stack
 
@@ -111,3 +115,52 @@ def stack(
     """The real services a ``dag.test()`` run needs (one per test module: DAG runs change their state)."""
     with dag_stack(mariadb, s3, mlflow_server, tmp_path_factory.mktemp("dag-e2e")) as dags:
         yield dags
+
+
+# --------------------------------------------------------------------------- databases and genuine rows
+
+
+@dataclass(frozen=True)
+class Databases:
+    backend: str
+    raw_url: str
+    clean_url: str
+
+    @property
+    def raw(self) -> sa.Engine:
+        return storage.raw_engine(self.raw_url)
+
+    @property
+    def clean(self) -> sa.Engine:
+        return storage.clean_engine(self.clean_url)
+
+
+@pytest.fixture(params=["sqlite", "mariadb"])
+def dbs(request: pytest.FixtureRequest, tmp_path: Path) -> Databases:
+    """Fresh, empty raw and clean databases on each backend."""
+    if request.param == "sqlite":
+        return Databases("sqlite", f"sqlite:///{tmp_path / 'raw.sqlite'}", f"sqlite:///{tmp_path / 'clean.sqlite'}")
+    mariadb = request.getfixturevalue("mariadb")
+    return Databases("mariadb", mariadb.fresh_database("raw"), mariadb.fresh_database("clean"))
+
+
+@pytest.fixture(scope="session")
+def genuine_records() -> list[dict]:
+    """Every UCI row as the data API serves it (JSON-ready dicts, None for `?`)."""
+    from readmission.data_api.loading import load_records
+
+    return load_records(DATA_CSV)
+
+
+@pytest.fixture
+def sample(genuine_records: list[dict]) -> list[dict]:
+    """3,000 genuine rows (copies), enough to hit every exclusion code and many repeat patients."""
+    return [dict(r) for r in genuine_records[:3000]]
+
+
+@pytest.fixture(scope="session")
+def small_splits(genuine_raw):
+    """3,000 training rows (1,500 validation, 1,500 test), patient-grouped."""
+    from tests.support.splits import grouped_splits
+
+    return grouped_splits(genuine_raw, train_rows=3000)

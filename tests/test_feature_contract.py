@@ -22,7 +22,7 @@ from readmission import codes, features, schema
 pytestmark = pytest.mark.unit
 
 GOLDEN = Path(__file__).parent / "golden" / "engineer.json"
-REGENERATE = f"{sys.executable} -m tests.unit.test_feature_contract"
+REGENERATE = f"{sys.executable} -m tests.test_feature_contract"
 
 
 def _cell(value: object) -> object:

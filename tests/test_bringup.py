@@ -1,9 +1,8 @@
-"""The orchestration parts of `readmission run` (the full bring-up is timed by hand: see the README)."""
+"""`readmission.bringup`, the parts of `readmission run` (the full bring-up is timed by hand: see the README)."""
 
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import time
 
@@ -11,27 +10,8 @@ import pytest
 
 from readmission import bringup, supervisor
 from readmission.config import Settings
-from readmission.dagrun import SUMMARY_PREFIX, airflow_env, parse_summary
 
 pytestmark = pytest.mark.unit
-
-
-def test_a_free_default_port_is_kept_and_a_taken_one_replaced() -> None:
-    port = supervisor.free_port()
-    assert supervisor.choose_port(port, "x", set()) == port
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        taken = busy.getsockname()[1]
-        other = supervisor.choose_port(taken, "x", set())
-    assert other != taken
-
-
-def test_a_port_is_never_handed_out_twice() -> None:
-    handed: set[int] = set()
-    port = supervisor.free_port()
-    assert supervisor.choose_port(port, "a", handed) == port
-    assert supervisor.choose_port(port, "b", handed) != port
 
 
 def test_explicit_urls_use_the_real_services(tmp_path, monkeypatch) -> None:
@@ -82,18 +62,3 @@ def test_the_report_lists_every_url_and_the_timings(tmp_path) -> None:
     assert "http://127.0.0.1:8000/docs" in text
     assert "version 3" in text
     assert "bring-up: 200 s" in text
-
-
-def test_the_dagrun_summary_is_found_in_the_output() -> None:
-    output = f"noise\n{SUMMARY_PREFIX}" + '{"state": "success", "tasks": {}}\nmore noise\n'
-    assert parse_summary(output) == {"state": "success", "tasks": {}}
-    assert parse_summary("nothing") is None
-
-
-def test_airflow_lives_under_local_dir_by_default(tmp_path, monkeypatch) -> None:
-    monkeypatch.delenv("AIRFLOW_HOME", raising=False)
-    monkeypatch.delenv("AIRFLOW__CORE__DAGS_FOLDER", raising=False)
-    env = airflow_env(Settings(local_dir=tmp_path))
-    assert env["AIRFLOW_HOME"] == str((tmp_path / "airflow").resolve())
-    assert env["AIRFLOW__CORE__DAGS_FOLDER"].endswith("dags")
-    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
