@@ -9,9 +9,9 @@ Patterns are ASCII and full-match: ``"250\\n"``, ``"Cardiology\\n"`` and non-ASC
 digits (``"٢٥٠"``) are rejected by Python (``re.ASCII`` + ``fullmatch``) and by the
 request model's regex engine (pydantic-core: ``[0-9]`` and ``$`` at the end of text).
 
-:func:`validate_records` checks a whole ingest batch column by column (by distinct
-values, or cell by cell only when a column's types are mixed) with exactly the
-semantics of :func:`check_value`.
+:func:`validate_records` checks a whole ingest batch column by column (an int64 array
+or the distinct values of a column of one type; cell by cell only when a column's types
+are mixed or it holds a bad value) with exactly the semantics of :func:`check_value`.
 """
 
 from __future__ import annotations
