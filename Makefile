@@ -64,7 +64,8 @@ format: install ## Apply ruff formatting and safe fixes
 	$(BIN)/ruff format .
 
 bench: install ## Run every benchmark and print its figures
-	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in $$(ls benchmarks/*.py | grep -v __init__); do name=$$(basename $$script .py); \
+	  echo "== $$script"; $(BIN)/python -m benchmarks.$$name || exit 1; done
 
 lambdas: install ## Build the Lambda zips reproducibly under aws/build/
 	$(BIN)/python aws/scripts/build_lambdas.py

@@ -6,25 +6,23 @@ loadtest`` (Locust ``Clinician`` users, 1-3 s think time, /predict:/health:/mode
 from CPU 1 until p95 >= 100 ms or a request fails. Prints every step and the last one that held,
 against the original project's 116 req/s per replica (goal: >= 10x).
 
-    .venv/bin/python benchmarks/capacity.py [--step-users 500] [--step-seconds 20] [--max-users 12000] [--out DIR]
+    .venv/bin/python -m benchmarks.capacity [--step-users 500] [--step-seconds 20] [--max-users 12000] [--out DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from benchmarks.drift_overhead import champion_store  # noqa: E402
-from benchmarks.serve import BIN, UVICORN, pinned  # noqa: E402
-from tests.support import services  # noqa: E402
+from benchmarks.drift_overhead import champion_store
+from benchmarks.serve import BIN, UVICORN, pinned
+from readmission import supervisor
+from readmission.loadtest import StepLoad, run_step_load
 
-from readmission.loadtest import StepLoad, run_step_load  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 ORIGINAL_RPS = 116.0
 
@@ -40,14 +38,14 @@ def main() -> None:
 
     work, env = champion_store("bench-capacity-")  # the API runs as deployed: live drift on
 
-    port = services.free_port()
+    port = supervisor.free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [str(BIN / "uvicorn"), "--app-dir", str(REPO / "fastapi"), "main:app", *UVICORN]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--backlog", "16384"]
     plan = StepLoad(args.step_users, args.step_seconds, args.max_users, args.slo_p95_ms, ("Clinician",))
     out = args.out or work / "loadtest"
     print(f"step load: +{plan.step_users} clinicians every {plan.step_seconds:.0f} s ...", flush=True)
-    with services.running(
+    with supervisor.running(
         pinned(0, cmd), ready=lambda: httpx.get(url + "/ready", timeout=2).status_code == 200,
         what="inference API", timeout=300, env=env, log_path=work / "api.log",
     ):  # fmt: skip

@@ -3,7 +3,7 @@
 Starts `readmission data-api` on a free loopback port, fetches every batch
 several times and prints ms per batch (p50 / max) and rows/s:
 
-    .venv/bin/python benchmarks/data_api.py [--rounds 5] [--workers 2]
+    .venv/bin/python -m benchmarks.data_api [--rounds 5] [--workers 2]
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ aggressive ``API_DRIFT_INTERVAL_SECONDS=2`` (on: every scored record joins the w
 recomputed every 2 s instead of 30), driving each with the same Locust ``Throughput`` load (CPU 1).
 Rounds alternate so that a busy machine hurts both sides alike; prints the median of each side.
 
-    .venv/bin/python benchmarks/drift_overhead.py [--rounds 3] [--run-time 15] [--users 20]
+    .venv/bin/python -m benchmarks.drift_overhead [--rounds 3] [--run-time 15] [--users 20]
 """
 
 from __future__ import annotations
@@ -14,18 +14,17 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from benchmarks.serve import BIN, MODEL, UVICORN, local_store, pinned, run_locust, train_and_register  # noqa: E402
-from tests.support import services  # noqa: E402
+from benchmarks.serve import BIN, MODEL, UVICORN, local_store, pinned, run_locust, train_and_register
+from readmission import supervisor
+from readmission.config import DATA_CSV
+from readmission.data_api.loading import read_raw_csv
 
-from readmission.data_api.loading import read_raw_csv  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 SIDES = {"live drift off": {"API_DRIFT_WINDOW": "0"}, "live drift on": {"API_DRIFT_INTERVAL_SECONDS": "2"}}
 
@@ -43,10 +42,10 @@ def main() -> None:
     results: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
     for round_number in range(1, args.rounds + 1):
         for side, overrides in SIDES.items():
-            port = services.free_port()
+            port = supervisor.free_port()
             url = f"http://127.0.0.1:{port}"
             print(f"round {round_number}: {side} ...", flush=True)
-            with services.running(
+            with supervisor.running(
                 pinned(0, [*cmd, "--port", str(port)]),
                 ready=lambda u=url: httpx.get(u + "/ready", timeout=2).status_code == 200,
                 what=side, timeout=300, env={**env, **overrides}, log_path=work / f"api-{port}.log",
@@ -89,7 +88,7 @@ def champion_store(prefix: str) -> tuple[Path, dict[str, str]]:
     work = Path(tempfile.mkdtemp(prefix=prefix))
     tracking_uri, env = local_store(work)
     print("training and registering the model (with its drift reference) ...", flush=True)
-    raw = read_raw_csv(REPO / "ec2_api" / "data" / "diabetic_data.csv.gz")
+    raw = read_raw_csv(DATA_CSV)
     train_and_register(raw, tracking_uri, work)
     log_champion_reference(raw, tracking_uri, work)
     return work, env

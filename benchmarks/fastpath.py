@@ -6,7 +6,7 @@ genuine data; ``--rows`` training rows), then, with one thread as the API runs, 
 ``predict_proba`` on the same row as a 1x``n`` array, and, end to end from the raw record,
 ``FastPredictor.predict_record`` vs the pipeline's ``predict_proba`` on a one-row frame.
 
-    .venv/bin/python benchmarks/fastpath.py [--rows 20000] [--records 500]
+    .venv/bin/python -m benchmarks.fastpath [--rows 20000] [--records 500]
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ ports, trains a small champion, then runs every scenario of ``tests/support/scen
 (the same code the fault suite asserts on) and prints: fault, requests or rows affected,
 recovered (yes/no), rows lost (goal: 0 everywhere).
 
-Run from the repository root: ``.venv/bin/python benchmarks/faults.py`` (about 3-5 minutes).
+Run from the repository root: ``.venv/bin/python -m benchmarks.faults`` (about 3-5 minutes).
 """
 
 from __future__ import annotations
@@ -19,16 +19,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+from tests.support import scenarios, services
+from tests.support.splits import grouped_splits
 
-from tests.support import scenarios, services  # noqa: E402
-from tests.support.splits import grouped_splits  # noqa: E402
+from readmission.config import DATA_CSV
+from readmission.data_api.loading import read_raw_csv, to_records
 
-from readmission.data_api.loading import read_raw_csv, to_records  # noqa: E402
-
-CSV = REPO_ROOT / "ec2_api" / "data" / "diabetic_data.csv.gz"
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # before mlflow's first import (in _champion)
 
 
 def _champion(mlflow: services.MlflowServer, splits: dict, local_dir: Path) -> str:
@@ -47,7 +44,7 @@ def _champion(mlflow: services.MlflowServer, splits: dict, local_dir: Path) -> s
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
-    raw = read_raw_csv(CSV)
+    raw = read_raw_csv(DATA_CSV)
     records = to_records(raw)
     splits = grouped_splits(raw, train_rows=3000)
     work = Path(tempfile.mkdtemp(prefix="bench-faults-"))

@@ -3,20 +3,15 @@
 Builds what is missing (cached layers make it quick when nothing changed), then prints one line
 per image: its size and, for the inference API, the goal (<= 700 MB).
 
-    .venv/bin/python benchmarks/images.py [--no-build]
+    .venv/bin/python -m benchmarks.images [--no-build]
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from tests.support import podman  # noqa: E402
+from tests.support import podman
 
 IMAGES = ("data-api", "inference-api", "streamlit", "mlflow", "airflow", "locust", "mariadb", "s3", "prometheus")
 GOALS_MB = {"inference-api": 700}

@@ -14,7 +14,7 @@ go below the slower side: the client preparing or the server loading.
 Original: one tuple per row from ``DataFrame.iterrows()`` and ``cursor.executemany``
 of a plain ``INSERT`` (PyMySQL), per batch, no validation.
 
-Run from the repository root: ``.venv/bin/python benchmarks/ingest.py``.
+Run from the repository root: ``.venv/bin/python -m benchmarks.ingest``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ validation (``modeling.report.evaluate``, as training does) and printed: test RO
 patient-clustered 95 % interval, the calibration method, validation/test ECE, and per band the
 share of patients and the observed rate as a multiple of the base rate.
 
-    .venv/bin/python benchmarks/outcomes.py
+    .venv/bin/python -m benchmarks.outcomes
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ throwaway local MLflow store, then, one server at a time (pinned to CPU 0 when
 process (CPU 1) and prints req/s, p50 and p99; then times a 10,000-record batch
 through `/predict/batch` against the model called in-process.
 
-    .venv/bin/python benchmarks/serve.py [--run-time 20] [--users 20]
+    .venv/bin/python -m benchmarks.serve [--run-time 20] [--users 20]
 """
 
 from __future__ import annotations

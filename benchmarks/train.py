@@ -7,7 +7,7 @@ pipeline and, separately, the candidate sweep without the baseline (logistic + t
 HistGradientBoosting search, ``TRAIN_MAX_CONFIGURATIONS`` candidates per family), then prints both times
 and both test ROC-AUCs. The champion is chosen on validation only; the test split is only reported.
 
-    .venv/bin/python benchmarks/train.py
+    .venv/bin/python -m benchmarks.train
 """
 
 from __future__ import annotations
