@@ -72,6 +72,26 @@ def test_the_first_run_trains_and_the_second_checks_drift_and_skips_training(sta
     assert Path(html).read_text().startswith("<!doctype html>")
 
 
+def test_every_candidate_of_both_outcomes_reaches_the_gateway(runs, gateway: str) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    tried: dict[str, set[str]] = {}
+    selected: dict[str, list[str]] = {}
+    for family in text_string_to_metric_families(httpx.get(gateway + "/metrics", timeout=10).text):
+        for sample in family.samples:
+            labels = sample.labels
+            if sample.name == "readmission_candidate_metric" and labels["metric"] == "roc_auc":
+                assert labels["split"] == "val"
+                assert 0.5 < sample.value < 1
+                tried.setdefault(labels["outcome"], set()).add(labels["candidate"])
+            if sample.name == "readmission_candidate_selected" and sample.value == 1:
+                selected.setdefault(labels["outcome"], []).append(labels["candidate"])
+    # TRAIN_MAX_CONFIGURATIONS=1 in the stack: each family's first configuration, no seed bag
+    expected = {f"{family}_1" for family in Settings().candidate_families}
+    assert tried == {"any": expected, "within_30_days": expected}
+    assert {outcome: len(names) for outcome, names in selected.items()} == {"any": 1, "within_30_days": 1}
+
+
 def test_drift_above_the_threshold_or_enough_new_rows_decide_retraining(stack: Stack, runs) -> None:
     from readmission import monitoring
 
