@@ -126,3 +126,21 @@ def test_top_factors_become_labelled_bars():
     assert "Destino al alta: 3 · " in labels[1]
     assert labels[2] == "Visitas de cualquier tipo (último año): 5"
     assert table.iloc[:, 1].tolist() == [0.4, -0.2, 0.1]
+
+
+def test_model_page_reads_each_outcome_and_tolerates_a_model_without_intervals():
+    from readmission.ui import pages
+
+    both = {"version": "3", "outcomes": {"any": {"version": "3"}, "within_30_days": {"version": "5"}}}
+    assert list(pages.outcome_models(both)) == ["any", "within_30_days"]
+    older = {"version": "2", "target": "any", "metrics": {"val_roc_auc": 0.6}}  # an API before two outcomes
+    assert pages.outcome_models(older) == {"any": older}
+    assert pages.interval_table({"intervals": None}, "en") is None
+    bounds = {"roc_auc": {"estimate": 0.7, "low": 0.69, "high": 0.71}}
+    table = pages.interval_table({"intervals": {"split": "test", "metrics": bounds}}, "es")
+    assert table is not None
+    assert table.to_dict("records") == [
+        {"Métrica": i18n.t("metric_roc_auc", "es"), "Estimación": 0.7, "Límite inferior 95 %": 0.69,
+         "Límite superior 95 %": 0.71}
+    ]  # fmt: skip
+    assert i18n.t("ci_low", "es") != i18n.t("ci_low", "en")
