@@ -52,6 +52,7 @@ from readmission import (
 )
 from readmission.config import Settings, get_settings
 from readmission.data_source import DataSourceClient
+from readmission.ec2 import instance_states
 from readmission.export import DatasetError, Location
 from readmission.ingest import IngestResult
 from readmission.modeling import TrainResult
@@ -108,8 +109,6 @@ def check_source(settings: Settings | None = None) -> dict[str, Any]:
     states: dict[str, str] = {}
     if settings.instance_ids:
         import boto3  # boto3 is slow to import: only when the source is an EC2 instance
-
-        from readmission.aws.instances import instance_states
 
         states = instance_states(settings.instance_ids, boto3.client("ec2", region_name=settings.aws_region))
         missing = sorted(set(settings.instance_ids) - states.keys())

@@ -26,6 +26,7 @@ PACKAGE_MODULES = (
     "aws/__init__.py",
     "aws/selection.py",
     "aws/instances.py",
+    "ec2.py",
     "aws/lambda_runtime.py",
 )
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)

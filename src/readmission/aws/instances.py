@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from readmission.aws.selection import InstanceSelector, select_instances
+from readmission.ec2 import instance_states as read_states
 
 logger = logging.getLogger(__name__)
 
@@ -90,13 +91,7 @@ def instance_states(instance_ids: list[str], client: Any | None = None) -> dict[
     """``{instance_id: state name}`` (pending, running, stopping, stopped, ...)."""
     if not instance_ids:
         return {}
-    states: dict[str, str] = {}
-    paginator = _ec2_client(client).get_paginator("describe_instances")
-    for page in paginator.paginate(InstanceIds=list(instance_ids)):
-        for reservation in page.get("Reservations", []):
-            for instance in reservation.get("Instances", []):
-                states[instance["InstanceId"]] = instance["State"]["Name"]
-    return states
+    return read_states(instance_ids, _ec2_client(client))
 
 
 def instance_state(instance_id: str, client: Any | None = None) -> str:
