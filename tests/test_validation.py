@@ -24,6 +24,11 @@ HOSTILE = [
     ("num_medications", -1),
     ("time_in_hospital", "3"),
     ("admission_type_id", 99),
+    ("admission_type_id", True),  # True == 1: a Literal[1, ...] accepted it
+    ("admission_type_id", 1.0),
+    ("discharge_disposition_id", False),
+    ("admission_source_id", 7.0),
+    ("num_procedures", 10**60),
     ("gender", None),
 ]
 
@@ -72,3 +77,32 @@ def test_the_batch_validator_agrees_with_check_record_on_odd_values_in_every_col
     assert checked.valid["encounter_id"].tolist() == [
         r["encounter_id"] for r in records if not validation.check_record(r, require_target=True)
     ]
+
+
+def test_a_code_that_is_not_exactly_an_integer_is_refused_with_the_accepted_codes():
+    column = schema.BY_NAME["admission_type_id"]
+    for value in (True, 1.0, "1"):
+        assert validation.check_value(column, value) == (
+            f"admission_type_id must be one of the codes 1, 2, 3, 4, 5, 6, 7, 8, got {value!r}"
+        )
+    unknown = validation.check_value(column, 99)
+    assert unknown == "admission_type_id 99 is not a known code (one of 1, 2, 3, 4, 5, 6, 7, 8)"
+    assert validation.check_value(column, 1) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "echo"),
+    [
+        ("num_procedures", 10**5000, "1" + "0" * 39 + "…"),  # repr() refuses to write it (4,300 digits at most)
+        ("num_procedures", -(10**60) - 7, "-" + "1" + "0" * 38 + "…"),
+        ("admission_type_id", 123456789 * 10**50, "123456789" + "0" * 31 + "…"),
+        ("diag_1", "9" * 1000, "'" + "9" * 39 + "…"),
+        ("time_in_hospital", 2.5, "2.5"),
+    ],
+)
+def test_an_echoed_value_is_cut_to_40_characters(name, value, echo):
+    message = validation.check_value(schema.BY_NAME[name], value)
+    assert message is not None
+    assert message.startswith(name)
+    assert echo in message
+    assert len(message) < 200

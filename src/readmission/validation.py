@@ -16,6 +16,7 @@ are mixed or it holds a bad value) with exactly the semantics of :func:`check_va
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections import defaultdict
@@ -34,12 +35,14 @@ from readmission.schema import Column, Kind
 __all__ = [
     "ICD9_PATTERN",
     "MAX_LENGTHS",
+    "SHOWN_CHARACTERS",
     "TEXT_PATTERN",
     "Validation",
     "check_record",
     "check_value",
     "integer_ok",
     "integers_breaking_rules",
+    "shown",
     "string_ok",
     "validate_records",
 ]
@@ -65,10 +68,24 @@ _PATTERNS: dict[Kind, tuple[re.Pattern[str], str]] = {
 RAW_COLUMN_NAMES = frozenset(schema.COLUMN_NAMES)
 
 
-def _shown(value: object) -> str:
-    """``repr(value)``, cut to 60 characters (a hostile value may be megabytes long)."""
+SHOWN_CHARACTERS = 40
+"""An echoed value is cut to this many characters (a hostile value may be megabytes long)."""
+
+
+def shown(value: object) -> str:
+    """``repr(value)``, cut to ``SHOWN_CHARACTERS`` characters and "…" (even an integer of a million digits,
+    which ``repr`` refuses to write out in full)."""
+    if type(value) is int and value.bit_length() > 4 * SHOWN_CHARACTERS:
+        digits = int(value.bit_length() * math.log10(2))  # the digits of abs(value), or one fewer
+        leading = str(abs(value) // 10 ** max(digits - SHOWN_CHARACTERS, 0))  # 40 or 41 of its 49+ digits
+        return (("-" if value < 0 else "") + leading)[:SHOWN_CHARACTERS] + "…"
     text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= SHOWN_CHARACTERS else text[:SHOWN_CHARACTERS] + "…"
+
+
+@cache
+def _codes_sentence(name: str) -> str:
+    return ", ".join(str(code) for code in sorted(schema.allowed_codes(name)))
 
 
 def string_ok(column: Column, value: object) -> bool:
@@ -119,27 +136,29 @@ def check_value(column: Column, value: object) -> str | None:
     """Why ``value`` is not valid for ``column`` (one sentence naming the column), or None if it is."""
     if value is None:
         return None if column.nullable else f"{column.name} is required"
+    if column.kind is Kind.CODE:  # exactly an integer: not true (== 1), not 1.0
+        if type(value) is not int:
+            return f"{column.name} must be one of the codes {_codes_sentence(column.name)}, got {shown(value)}"
+        if value not in schema.allowed_codes(column.name):
+            return f"{column.name} {shown(value)} is not a known code (one of {_codes_sentence(column.name)})"
+        return None
     if column.is_integer:
         if isinstance(value, bool) or not isinstance(value, int):
-            return f"{column.name} must be an integer, got {_shown(value)}"
+            return f"{column.name} must be an integer, got {shown(value)}"
         if column.minimum is not None and value < column.minimum:
-            return f"{column.name} must be >= {column.minimum}, got {value}"
+            return f"{column.name} must be >= {column.minimum}, got {shown(value)}"
         if column.maximum is not None and value > column.maximum:
-            return f"{column.name} must be <= {column.maximum}, got {value}"
-        if column.kind is Kind.CODE and value not in schema.allowed_codes(column.name):
-            return f"{column.name} {value} is not a known code"
+            return f"{column.name} must be <= {column.maximum}, got {shown(value)}"
         return None
     if not isinstance(value, str):
-        return f"{column.name} must be a string, got {_shown(value)}"
+        return f"{column.name} must be a string, got {shown(value)}"
     if column.levels:
         return (
-            None
-            if value in column.levels
-            else f"{column.name} {_shown(value)} is not one of {', '.join(column.levels)}"
+            None if value in column.levels else f"{column.name} {shown(value)} is not one of {', '.join(column.levels)}"
         )
     pattern, sentence = _PATTERNS[column.kind]
     if len(value) > MAX_LENGTHS[column.kind] or pattern.fullmatch(value) is None:
-        return f"{column.name} {_shown(value)} {sentence}"
+        return f"{column.name} {shown(value)} {sentence}"
     return None
 
 

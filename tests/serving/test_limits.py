@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 import httpx
+import orjson
 import pytest
 
 from readmission.serving.records import EXAMPLE_RECORD
@@ -122,7 +123,7 @@ def test_one_batch_at_a_time_when_max_concurrent_batches_is_1(capped_server):
 
 def test_integral_floats_are_integers_and_fractions_are_refused(client):
     as_ints = client.post("/predict", json=EXAMPLE_RECORD).json()
-    floats = {"time_in_hospital": 3.0, "num_lab_procedures": 59.0, "admission_type_id": 1.0, "encounter_id": 149190.0}
+    floats = {"time_in_hospital": 3.0, "num_lab_procedures": 59.0, "encounter_id": 149190.0}
     as_floats = client.post("/predict", json=EXAMPLE_RECORD | floats)
     assert as_floats.status_code == 200, as_floats.text
     assert as_floats.json()["readmission_risk"] == as_ints["readmission_risk"]
@@ -165,3 +166,31 @@ def test_a_batch_that_finds_no_slot_within_batch_slot_wait_seconds_gets_503_with
     assert busy.headers["Retry-After"] == "1"
     assert "none finished within 0.5 s (BATCH_SLOT_WAIT_SECONDS)" in busy.json()["detail"]
     assert after.status_code == 200, after.text  # the slot is free again once the upload ended
+
+
+def test_a_code_is_exactly_an_integer_in_predict_and_batch(client):
+    """``true`` equals 1 and ``1.0`` is integral, yet neither is a code: 422 naming the field and its codes."""
+    codes = "1, 2, 3, 4, 5, 6, 7, 8"
+    for value in (True, 1.0):
+        answer = client.post("/predict", json=EXAMPLE_RECORD | {"admission_type_id": value})
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"] == [f"admission_type_id must be one of the codes {codes}, got {value!r}"]
+    batch = client.post(
+        "/predict/batch",
+        json={"records": [EXAMPLE_RECORD | {"admission_type_id": True}, EXAMPLE_RECORD,
+                          EXAMPLE_RECORD | {"admission_type_id": 1.0}]},
+    )  # fmt: skip
+    assert batch.status_code == 200, batch.text
+    body = batch.json()
+    assert (body["count"], body["scored"]) == (3, 1)
+    assert body["errors"] == [
+        {"index": 0, "errors": [f"admission_type_id must be one of the codes {codes}, got True"]},
+        {"index": 2, "errors": [f"admission_type_id must be one of the codes {codes}, got 1.0"]},
+    ]
+
+
+def test_a_huge_number_is_echoed_cut(client):
+    body = orjson.dumps(EXAMPLE_RECORD).replace(b'"num_procedures":0', b'"num_procedures":' + b"7" * 4000)
+    answer = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"] == ["num_procedures must be <= 20, got " + "7" * 40 + "…"]

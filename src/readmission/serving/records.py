@@ -4,9 +4,10 @@ Categories become ``Literal`` types, code ids are restricted to the codes of
 ``IDS_mapping.csv``, counts get their ranges, diagnoses the ICD-9 pattern and
 free text the text pattern; nullable columns accept ``null`` (and may be left
 out); identifiers are optional; unknown keys (``readmitted``...) are ignored.
-Validation is strict: ``"5"`` is not a count and ``true`` is not a code; an integral
-float (``2.0``, what pandas writes for an integer column with missing values) is the
-integer, ``2.5`` is refused.
+Validation is strict: ``"5"`` is not a count, and a code is exactly an integer (``true``
+and ``1.0`` are refused, as ingest refuses them); for counts an integral float (``2.0``,
+what pandas writes for an integer column with missing values) is the integer, ``2.5`` is
+refused.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from readmission.validation import (
     check_value,
     integer_ok,
     integers_breaking_rules,
+    shown,
     string_ok,
 )
 
@@ -76,6 +78,13 @@ def whole_number(value: Any) -> Any:
     return int(value) if type(value) is float and value.is_integer() and abs(value) < 2**53 else value
 
 
+def exact_integer(value: Any) -> Any:
+    """A code is an integer as it is: ``true`` (equal to 1 for ``Literal``) and ``1.0`` are refused."""
+    if value is not None and type(value) is not int:
+        raise ValueError("not an integer")  # the message is validation.check_value's (format_error)
+    return value
+
+
 def _annotation(column: Column) -> Any:
     """The pydantic type of one raw column."""
     description = column.description
@@ -98,7 +107,12 @@ def _annotation(column: Column) -> Any:
         field = Field(pattern=TEXT_PATTERN.pattern, max_length=MAX_LENGTHS[Kind.TEXT], description=description)
     else:  # pragma: no cover - the target is never an input
         raise ValueError(f"{column.name} is not an input column")
-    annotated = Annotated[base, field, BeforeValidator(whole_number)] if column.is_integer else Annotated[base, field]
+    if column.kind is Kind.CODE:
+        annotated = Annotated[base, field, BeforeValidator(exact_integer)]
+    elif column.is_integer:
+        annotated = Annotated[base, field, BeforeValidator(whole_number)]
+    else:
+        annotated = Annotated[base, field]
     if column.nullable or column.kind is Kind.IDENTIFIER:
         return (annotated | None, None)
     return (annotated, ...)
@@ -210,8 +224,7 @@ def format_error(error: Any, *, skip: int = 0) -> str:
     reason = check_value(column, value) if column is not None else None
     if reason:
         return reason
-    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-    return f"{where}: {error.get('msg', 'invalid')} (got {shown})"
+    return f"{where}: {error.get('msg', 'invalid')} (got {shown(value)})"
 
 
 # --------------------------------------------------------------------------- batch validation, by column
@@ -303,7 +316,14 @@ class BatchValidator:
     def precise_errors(self, record: Any) -> list[str]:
         """The request model's messages for one record (empty when it is valid)."""
         try:
-            self.model.model_validate_json(orjson.dumps(record))
+            body = orjson.dumps(record)
+        except TypeError:  # an integer beyond 64 bits, from Python (orjson reads such a JSON number as a float)
+            body = None
+        try:
+            if body is None:
+                self.model.model_validate(record)
+            else:
+                self.model.model_validate_json(body)
         except ValidationError as error:
             return [format_error(item) for item in error.errors()]
         return []
@@ -404,4 +424,4 @@ def _factorize_strings(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _integer_ok(column: Column, value: Any, allowed: frozenset[int] | None) -> bool:
     if value is None or (type(value) is float and value != value):  # None, or a key left out (NaN)
         return column.kind is Kind.IDENTIFIER  # identifiers are optional in a request
-    return integer_ok(column, whole_number(value), allowed)
+    return integer_ok(column, value if column.kind is Kind.CODE else whole_number(value), allowed)
