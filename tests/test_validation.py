@@ -31,9 +31,10 @@ HOSTILE = [
     ("num_procedures", 10**60),
     ("gender", None),
 ]
+HOSTILE_IDS = [f"{name}-{index}" for index, (name, _) in enumerate(HOSTILE)]
 
 
-@pytest.mark.parametrize(("name", "value"), HOSTILE)
+@pytest.mark.parametrize(("name", "value"), HOSTILE, ids=HOSTILE_IDS)
 def test_a_bad_value_gets_one_sentence_everywhere(name, value):
     record = dict(EXAMPLE_RECORD, **{name: value})
     expected = [validation.check_value(schema.BY_NAME[name], value)]
@@ -99,6 +100,7 @@ def test_a_code_that_is_not_exactly_an_integer_is_refused_with_the_accepted_code
         ("diag_1", "9" * 1000, "'" + "9" * 39 + "…"),
         ("time_in_hospital", 2.5, "2.5"),
     ],
+    ids=["5001-digits", "negative", "code", "long-text", "short"],
 )
 def test_an_echoed_value_is_cut_to_40_characters(name, value, echo):
     message = validation.check_value(schema.BY_NAME[name], value)

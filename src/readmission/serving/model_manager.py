@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -55,6 +56,20 @@ _MLFLOW_CLIENT_DEFAULTS = {
 own loaders unpickle a model (env vars win)."""
 
 DEFAULT_THRESHOLD = 0.5
+MEDIUM_RISK_FRACTION = 0.75
+"""Bands of a model logged without a band policy: high from its threshold, medium from 75 % of it."""
+
+
+def legacy_bands(threshold: float) -> Bands:
+    """The bands of a model logged before band policies existed, as ``evaluation.Bands`` (whose rule decides):
+    high from the decision threshold, medium from 75 % of it, that bound included (``Bands`` includes
+    ``high_from`` and excludes ``medium_from``: the float just below it)."""
+    return Bands(
+        base_rate=math.nan,
+        medium_from=math.nextafter(MEDIUM_RISK_FRACTION * threshold, -math.inf),
+        high_from=threshold,
+        policy=f"legacy: high from the decision threshold, medium from {MEDIUM_RISK_FRACTION:.0%} of it",
+    )
 
 
 class ModelUnavailableError(RuntimeError):
@@ -82,9 +97,14 @@ class LoadedModel:
     """Risk bands relative to the base rate (None for a model trained before bands existed)."""
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
-    @property
+    @cached_property
     def loaded_at_iso(self) -> str:
         return self.loaded_at.isoformat()
+
+    @cached_property
+    def band_rule(self) -> Bands:
+        """The bands every answer uses: the model's own, or ``legacy_bands`` of its threshold."""
+        return self.bands if self.bands is not None else legacy_bands(self.threshold)
 
     @cached_property
     def explainer(self) -> Any:

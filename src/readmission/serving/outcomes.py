@@ -23,8 +23,6 @@ from readmission.serving.model_manager import LoadedModel, ModelManager
 PRIMARY = "any"
 """The outcome whose risk also fills the top-level fields of ``/predict`` (``readmission_risk`` ...)."""
 TOP_FACTORS = 5
-MEDIUM_RISK_FRACTION = 0.75
-"""Bands of a model logged without a band policy: high from its threshold, medium from 75 % of it."""
 
 
 class NotCoveredError(ValueError):
@@ -44,27 +42,43 @@ def not_covered_rows(frame: pd.DataFrame) -> dict[int, str]:
     return {int(row): str(schema.not_covered_reason(int(ids[row]))) for row in rows}
 
 
-def legacy_band(risk: float, threshold: float) -> str:
-    if risk >= threshold:
-        return "high"
-    return "medium" if risk >= MEDIUM_RISK_FRACTION * threshold else "low"
-
-
 def outcome_entry(model: LoadedModel, risk: float) -> dict[str, Any]:
     """One outcome's answer: its definition, calibrated risk, decision, band and the base rate."""
-    bands = model.bands
-    base = bands.base_rate if bands else None
+    base = model.bands.base_rate if model.bands else None
     return {
         "outcome": features.OUTCOME_DEFINITIONS.get(model.target, model.target),
         "risk": risk,
         "prediction": int(risk >= model.threshold),
-        "risk_band": bands.band(risk) if bands else legacy_band(risk, model.threshold),
+        "risk_band": model.band_rule.band(risk),
         "base_rate": base,
         "relative_risk": risk / base if base else None,
         "threshold": model.threshold,
         "model_name": model.name,
         "model_version": model.version,
     }
+
+
+def outcome_entries(model: LoadedModel, risks: np.ndarray) -> list[dict[str, Any]]:
+    """``outcome_entry`` of many risks: decisions and bands by array (``Bands.bands``), one dict per row."""
+    base = model.bands.base_rate if model.bands else None
+    fixed = {
+        "outcome": features.OUTCOME_DEFINITIONS.get(model.target, model.target),
+        "base_rate": base,
+        "threshold": model.threshold,
+        "model_name": model.name,
+        "model_version": model.version,
+    }
+    relative = (risks / base).tolist() if base else [None] * len(risks)
+    return [
+        {**fixed, "risk": risk, "prediction": decision, "risk_band": band, "relative_risk": ratio}
+        for risk, decision, band, ratio in zip(
+            risks.tolist(),
+            (risks >= model.threshold).astype(int).tolist(),
+            model.band_rule.bands(risks).tolist(),
+            relative,
+            strict=True,
+        )
+    ]
 
 
 class Outcomes:
@@ -122,13 +136,14 @@ class Outcomes:
         if not len(frame):
             return rows
         for target, model in models.items():
-            risks = model.predictor.predict_frame(frame)
-            factors = self._batch_factors(model, frame) if explain else None
-            for i, risk in enumerate(risks.tolist()):
-                entry = outcome_entry(model, risk)
-                if factors is not None or explain:
+            risks = np.asarray(model.predictor.predict_frame(frame), dtype=np.float64)
+            entries = outcome_entries(model, risks)
+            if explain:
+                factors = self._batch_factors(model, frame)
+                for i, entry in enumerate(entries):
                     entry["factors"] = factors[i] if factors is not None else None
-                rows[i][target] = entry
+            for row, entry in zip(rows, entries, strict=True):
+                row[target] = entry
         return rows
 
     @staticmethod
