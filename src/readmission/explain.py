@@ -148,11 +148,15 @@ class Explainer:
         """Per row, the ``top`` factors by absolute contribution, with the record's raw value."""
         return self.top_factors_encoded(self.encode(frame[list(schema.INPUT_COLUMNS)]), frame, top)
 
-    def top_factors_encoded(self, encoded: np.ndarray, frame: pd.DataFrame, top: int = 5) -> list[list[dict[str, Any]]]:
-        """``top_factors`` of rows already encoded (e.g. by the serving fast path's compiled encoder)."""
+    def top_factors_encoded(
+        self, encoded: np.ndarray, records: pd.DataFrame | Sequence[Mapping[str, Any]], top: int = 5
+    ) -> list[list[dict[str, Any]]]:
+        """``top_factors`` of rows already encoded (e.g. by the serving fast path's compiled encoder); ``records``
+        are their raw rows, as a frame or as mappings (one record needs no frame: building one costs ms)."""
         table = self.encoded_contributions(encoded) @ self._sum
+        rows: Sequence[Mapping[Any, Any]] = records.to_dict("records") if isinstance(records, pd.DataFrame) else records
         out = []
-        for row, (_, record) in zip(table, frame.iterrows(), strict=True):
+        for row, record in zip(table, rows, strict=True):
             order = np.argsort(-np.abs(row), kind="stable")[:top]
             values = {str(k): v for k, v in record.items()}
             out.append([self._factor(self.factors[i], float(row[i]), values).as_dict() for i in order])

@@ -38,6 +38,7 @@ BAD_CHANGES: list[dict[str, Any]] = [
     {"diag_3": "\u0662\u0665\u0660"},  # non-ASCII digits: not an ICD-9-CM code
     {"admission_type_id": 99},
     {"admission_source_id": False},
+    {"admission_type_id": 1.0},  # a code is exactly an integer
     {"insulin": "Sometimes"},
     {"gender": None},
     {"number_inpatient": True},
@@ -55,7 +56,7 @@ GOOD_CHANGES: list[dict[str, Any]] = [
     {"encounter_id": None, "patient_nbr": 2**63 + 5},  # identifiers: optional, no upper bound
     {"medical_specialty": "Neverseen", "A1Cresult": ">8", "max_glu_serum": "Norm"},
     {"readmitted": "NO", "unknown_key": [1, 2]},
-    {"time_in_hospital": 3.0, "admission_type_id": 1.0},  # integral floats, as pandas writes them
+    {"time_in_hospital": 3.0, "num_procedures": 0.0},  # integral floats, as pandas writes them
 ]
 
 

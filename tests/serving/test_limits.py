@@ -84,13 +84,32 @@ def test_health_answers_while_a_200_mb_upload_streams_and_the_upload_is_cut_at_t
     assert httpx.post(f"{capped_server.url}/predict", json=EXAMPLE_RECORD).status_code == 200
 
 
+def _whole_answer(sock: socket.socket) -> bytes:
+    """Headers and body of one HTTP answer (they may arrive in separate segments)."""
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return answer
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.lower().split(b"\r\n")
+    length = next((int(line.split(b":")[1]) for line in lines if line.startswith(b"content-length:")), 0)
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
 def test_a_declared_size_over_the_cap_is_refused_from_the_headers(capped_server):
     with socket.create_connection(("127.0.0.1", capped_server.port), timeout=60) as sock:
         sock.sendall(
             b"POST /predict/batch HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Content-Length: %d\r\n\r\n" % UPLOAD_BYTES
         )  # no body at all: the answer comes from the headers
-        answer = sock.recv(65536)
+        answer = _whole_answer(sock)
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert b"MAX_BATCH_REQUEST_BYTES" in answer
     single = httpx.post(f"{capped_server.url}/predict", content=b" " * (16 * 1024 + 1))

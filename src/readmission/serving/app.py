@@ -73,6 +73,8 @@ def _body(body_schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _explain(request: Request) -> bool:
+    if not request.scope.get("query_string"):  # most requests: no query to parse
+        return False
     return request.query_params.get("explain", "").lower() in ("true", "1", "yes")
 
 

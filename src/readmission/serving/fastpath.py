@@ -521,7 +521,13 @@ class FastPredictor:
         """
         if self._encoder is None:
             return self._pipeline_proba(frame)
-        encoded = self._encoder.encode_frame(features.engineer(frame))
+        return self.predict_engineered_frame(features.engineer(frame), frame)
+
+    def predict_engineered_frame(self, engineered: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
+        """``predict_frame`` when ``features.engineer(frame)`` is already computed (shared by the outcomes' models)."""
+        if self._encoder is None:
+            return self._pipeline_proba(frame)
+        encoded = self._encoder.encode_frame(engineered)
         return np.asarray(self._classifier.predict_proba(encoded)[:, 1], dtype=np.float64)
 
     def _pipeline_proba(self, frame: pd.DataFrame) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
@@ -20,6 +22,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 10, 50, 100, 500, 1000, 2500, 5000, 10000, 50000)
+FLUSH_EVERY = 1000
+"""Observations kept before they are moved into the metrics (a scrape moves them at once)."""
 
 
 class ServingMetrics:
@@ -78,6 +82,11 @@ class ServingMetrics:
         self._children: dict[tuple[str, ...], Any] = {}
         self._positive = self.predictions.labels(outcome="readmission")
         self._negative = self.predictions.labels(outcome="no_readmission")
+        # The request path only appends here (one atomic deque.append, no lock); the observations reach the
+        # prometheus-client metrics, by array, at the next scrape or every FLUSH_EVERY requests.
+        self._pending_requests: deque[tuple[str, str, int, float]] = deque()
+        self._pending_risks: deque[float] = deque()
+        self._flush_lock = threading.Lock()
 
     def _child(self, metric: MetricWrapperBase, *labels: str) -> Any:
         key = (metric._name, *labels)
@@ -87,12 +96,36 @@ class ServingMetrics:
         return child
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        self._child(self.requests, endpoint, method, str(status)).inc()
-        self._child(self.duration, endpoint).observe(seconds)
+        self._pending_requests.append((endpoint, method, status, seconds))
+        if len(self._pending_requests) >= FLUSH_EVERY:
+            self.flush()
 
     def observe_prediction(self, risk: float, positive: bool) -> None:
-        (self._positive if positive else self._negative).inc()
-        self.risk.observe(risk)
+        """One scored record (``positive``: ``risk`` reached the threshold; the sign of the entry carries it)."""
+        self._pending_risks.append(risk if positive else -1.0 - risk)
+        if len(self._pending_risks) >= FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        """Move the pending observations into the metrics (counters and histograms updated once per label/bucket)."""
+        with self._flush_lock:
+            requests = _drain(self._pending_requests)
+            signed = np.asarray(_drain(self._pending_risks), dtype=np.float64)
+        if len(signed):
+            positive = signed >= 0
+            self.observe_predictions(np.where(positive, signed, -1.0 - signed), int(positive.sum()))
+        if not requests:
+            return
+        counts: dict[tuple[str, str, str], int] = {}
+        durations: dict[str, list[float]] = {}
+        for endpoint, method, status, seconds in requests:
+            key = (endpoint, method, str(status))
+            counts[key] = counts.get(key, 0) + 1
+            durations.setdefault(endpoint, []).append(seconds)
+        for (endpoint, method, status), count in counts.items():
+            self._child(self.requests, endpoint, method, status).inc(count)
+        for endpoint, values in durations.items():
+            _observe_many(self._child(self.duration, endpoint), np.asarray(values, dtype=np.float64))
 
     def observe_predictions(self, risks: np.ndarray, positives: int) -> None:
         """Many scored records at once: counters by outcome and the risk histogram, one update per bucket."""
@@ -100,21 +133,7 @@ class ServingMetrics:
         self._negative.inc(len(risks) - positives)
         if not len(risks):
             return
-        histogram: Any = self.risk
-        bounds = getattr(histogram, "_upper_bounds", None)
-        buckets = getattr(histogram, "_buckets", None)
-        total = getattr(histogram, "_sum", None)
-        if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
-            for risk in risks.tolist():  # prometheus-client internals changed: the public API
-                histogram.observe(risk)
-            return
-        # Histogram.observe counts a value in the first bucket whose upper bound is >= it
-        slots = np.searchsorted(np.asarray(bounds, dtype=np.float64), risks, side="left")
-        counts = np.bincount(slots, minlength=len(bounds))
-        for bucket, amount in zip(buckets, counts.tolist(), strict=False):
-            if amount:
-                bucket.inc(amount)
-        total.inc(float(np.sum(risks)))
+        _observe_many(self.risk, risks)
 
     def set_model(self, name: str, version: str, alias: str, source: str, loaded_at: float) -> None:
         # One series per registered model: each outcome's manager replaces only its own model's series.
@@ -133,7 +152,33 @@ class ServingMetrics:
             self.training_risk.labels(le=bound).set(share)
 
     def exposition(self) -> bytes:
+        self.flush()
         return generate_latest(self.registry)
+
+
+def _drain(pending: deque[Any]) -> list[Any]:
+    """Every item appended so far (appends from other threads during the drain stay for the next one)."""
+    return [pending.popleft() for _ in range(len(pending))]
+
+
+def _observe_many(histogram: Any, values: np.ndarray) -> None:
+    """``histogram.observe`` of every value, with one update per bucket (prometheus-client's own buckets)."""
+    if not len(values):
+        return
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
+        for value in values.tolist():  # prometheus-client internals changed: the public API
+            histogram.observe(value)
+        return
+    # Histogram.observe counts a value in the first bucket whose upper bound is >= it
+    slots = np.searchsorted(np.asarray(bounds, dtype=np.float64), values, side="left")
+    counts = np.bincount(slots, minlength=len(bounds))
+    for bucket, amount in zip(buckets, counts.tolist(), strict=False):
+        if amount:
+            bucket.inc(amount)
+    total.inc(float(np.sum(values)))
 
 
 class MetricsMiddleware:

@@ -121,10 +121,11 @@ class Outcomes:
         if explainer is None:
             return None
         encoded = model.predictor.encode_engineered(engineered)
-        frame = pd.DataFrame([dict(record)], columns=list(schema.INPUT_COLUMNS))
         if encoded is None:
-            return explainer.top_factors(frame, TOP_FACTORS)[0]
-        return explainer.top_factors_encoded(encoded, frame, TOP_FACTORS)[0]
+            return explainer.top_factors(pd.DataFrame([dict(record)], columns=list(schema.INPUT_COLUMNS)), TOP_FACTORS)[
+                0
+            ]
+        return explainer.top_factors_encoded(encoded, [record], TOP_FACTORS)[0]
 
     # ----------------------------------------------------------------- a batch
 
@@ -135,8 +136,14 @@ class Outcomes:
         rows: list[dict[str, Any]] = [{} for _ in range(len(frame))]
         if not len(frame):
             return rows
-        for target, model in models.items():
-            risks = np.asarray(model.predictor.predict_frame(frame), dtype=np.float64)
+        engineered = features.engineer(frame) if any(m.predictor.compiled for m in models.values()) else None
+        for target, model in models.items():  # the record's features are engineered once for every model
+            predictor = model.predictor
+            risks = (
+                predictor.predict_engineered_frame(engineered, frame)
+                if engineered is not None
+                else predictor.predict_frame(frame)
+            )
             entries = outcome_entries(model, risks)
             if explain:
                 factors = self._batch_factors(model, frame)

@@ -107,6 +107,7 @@ def _annotation(column: Column) -> Any:
         field = Field(pattern=TEXT_PATTERN.pattern, max_length=MAX_LENGTHS[Kind.TEXT], description=description)
     else:  # pragma: no cover - the target is never an input
         raise ValueError(f"{column.name} is not an input column")
+    annotated: Any
     if column.kind is Kind.CODE:
         annotated = Annotated[base, field, BeforeValidator(exact_integer)]
     elif column.is_integer:
