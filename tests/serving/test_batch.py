@@ -39,6 +39,7 @@ BAD_CHANGES: list[dict[str, Any]] = [
     {"admission_type_id": 99},
     {"admission_source_id": False},
     {"admission_type_id": 1.0},  # a code is exactly an integer
+    {"patient_nbr": 2**63 + 5},  # beyond the raw table's BIGINT
     {"insulin": "Sometimes"},
     {"gender": None},
     {"number_inpatient": True},
@@ -53,7 +54,7 @@ BAD_CHANGES: list[dict[str, Any]] = [
 GOOD_CHANGES: list[dict[str, Any]] = [
     {},
     {"race": None, "weight": None, "payer_code": None, "diag_1": None, "medical_specialty": None},
-    {"encounter_id": None, "patient_nbr": 2**63 + 5},  # identifiers: optional, no upper bound
+    {"encounter_id": None, "patient_nbr": 2**63 - 1},  # identifiers: optional, up to the BIGINT column's range
     {"medical_specialty": "Neverseen", "A1Cresult": ">8", "max_glu_serum": "Norm"},
     {"readmitted": "NO", "unknown_key": [1, 2]},
     {"time_in_hospital": 3.0, "num_procedures": 0.0},  # integral floats, as pandas writes them
