@@ -169,8 +169,9 @@ class ConstantLoad:
 @contextmanager
 def constant_load(host: str, out_dir: Path, plan: ConstantLoad | None = None) -> Iterator[subprocess.Popen[bytes]]:
     """Run Locust against ``host`` in the background while the ``with`` body runs; at exit wait for it to end
-    (its CSV files are then in ``out_dir``: :func:`read_stats`, :func:`read_history`). Raises
-    :class:`LoadTestError` when Locust failed or wrote no statistics."""
+    (its CSV files are then in ``out_dir``: :func:`read_stats`, :func:`read_history`). The body may stop it
+    early with SIGTERM (Locust then writes its statistics and exits 0). Raises :class:`LoadTestError` when
+    Locust failed or wrote no statistics."""
     plan = plan or ConstantLoad()
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "locust.log"

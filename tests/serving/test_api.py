@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
 import time
 
 import httpx
@@ -263,8 +264,9 @@ def test_startup_without_mlflow_then_with_a_cache(tmp_path, settings, serving_ch
 def test_the_champion_moves_while_locust_drives_predict_with_no_failed_request(
     tmp_path, mlflow_server, second_pipeline
 ):
-    """The alias moves (as ``promote`` moves it) while 4 Locust users post /predict without pause for 25 s:
-    the poller swaps the model in, no request fails, and the answers move from v1 to v2 for good."""
+    """The alias moves (as ``promote`` moves it) while 4 Locust users post /predict without pause: the poller
+    swaps the model in, no request fails, and the answers move from v1 to v2 for good. Locust is stopped
+    (SIGTERM) a few seconds after the swap, or stops by itself after 120 s."""
     from mlflow import MlflowClient
 
     from readmission.serving import create_app
@@ -274,31 +276,39 @@ def test_the_champion_moves_while_locust_drives_predict_with_no_failed_request(
     v2 = register_champion(mlflow_server.tracking_uri, name, second_pipeline, threshold=0.5, alias="challenger")
     app = create_app(serving_settings(tmp_path, mlflow_server.tracking_uri, model_name=name, model_poll_seconds=1))
     out = tmp_path / "locust"
-    plan = loadtest.ConstantLoad(users=4, seconds=25, by_model_version=True)
+    plan = loadtest.ConstantLoad(users=4, seconds=120, by_model_version=True)
     with UvicornThread(app) as server:
         manager = app.state.manager
         assert manager.wait_until_loaded(60)
         assert manager.current.version == v1
         with loadtest.constant_load(server.url, out, plan) as locust:
-            _wait_for(lambda: _predictions(server.url) >= 50 or locust.poll() is not None)  # Locust is posting
+            running = lambda: locust.poll() is None  # noqa: E731
+            _wait_for(lambda: _predictions(server.url) >= 50 or not running())  # Locust is posting
             MlflowClient(mlflow_server.tracking_uri).set_registered_model_alias(name, "champion", v2)
-            _wait_for(lambda: manager.current.version == v2 or locust.poll() is not None)
-            swapped = time.time()
+            _wait_for(lambda: manager.current.version == v2 or not running())
+            swapped, before = time.time(), _predictions(server.url)
             assert manager.current.version == v2, "the poller swapped the new champion in while Locust ran"
+            _wait_for(lambda: (_predictions(server.url) >= before + 200 and time.time() > swapped + 4) or not running())
+            assert running(), "Locust still posting after the swap"
+            locust.send_signal(signal.SIGTERM)  # Locust writes its statistics and exits 0
+        metrics = httpx.get(f"{server.url}/metrics", timeout=30).text
+    pattern = r'^readmission_http_requests_total\{endpoint="/predict",method="POST",status="(\d+)"\}'
+    statuses = set(re.findall(pattern, metrics, flags=re.MULTILINE))
+    assert statuses == {"200"}, "the API answered every /predict with 200 (its own count, to the last request)"
     stats = loadtest.read_stats(out)
     assert stats["Aggregated"]["Failure Count"] == "0", (out / "locust.log").read_text()[-2000:]
     answered = {key: int(row["Request Count"]) for key, row in stats.items() if key != "Aggregated"}
     assert set(answered) == {f"/predict [model {v1}]", f"/predict [model {v2}]"}
     assert min(answered.values()) > 0, answered
     # After the swap (and the requests then in flight), every answer came from v2 to the end of the run.
-    history = [row for row in loadtest.read_history(out) if row["Name"] == f"/predict [model {v1}]"]
-    settled = [int(row["Total Request Count"]) for row in history if int(row["Timestamp"]) >= swapped + 2]
-    assert settled, "Locust ran on after the swap"
-    assert settled[0] == settled[-1] == answered[f"/predict [model {v1}]"]
-    later = [row for row in loadtest.read_history(out) if row["Name"] == f"/predict [model {v2}]"]
-    assert int(later[-1]["Total Request Count"]) > max(
-        int(row["Total Request Count"]) for row in later if int(row["Timestamp"]) <= swapped + 2
-    ), "v2 kept answering after the swap"
+    history = loadtest.read_history(out)
+    old = [int(row["Total Request Count"]) for row in history
+           if row["Name"] == f"/predict [model {v1}]" and int(row["Timestamp"]) >= swapped + 2]  # fmt: skip
+    new = [int(row["Total Request Count"]) for row in history
+           if row["Name"] == f"/predict [model {v2}]" and int(row["Timestamp"]) >= swapped + 2]  # fmt: skip
+    assert len(old) >= 2, "Locust's history covers the seconds after the swap"
+    assert old[0] == old[-1] == answered[f"/predict [model {v1}]"]
+    assert new[-1] > new[0], "v2 kept answering after the swap"
 
 
 def _predictions(url: str) -> float:
