@@ -35,6 +35,7 @@ REQUIRED_SERVICES = {
     "prometheus",
     "grafana",
     "locust",
+    "locust-worker",
 }
 SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "ACCESS_KEY")
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])((?:[^{}]|\{[^{}]*\})*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -130,6 +131,9 @@ def test_services_have_healthchecks_restart_and_loopback_ports(raw: dict[str, An
             assert service["restart"] == "on-failure"
             continue
         assert service.get("restart") in {"unless-stopped", "always"}, name
+        if name == "locust-worker":  # serves nothing: the master lists the workers connected
+            assert "ports" not in service
+            continue
         assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
         for port in service.get("ports", []):
             assert str(port).startswith("127.0.0.1:"), f"{name}: {port} is not bound to loopback"
@@ -233,9 +237,11 @@ def test_podman_compose_renders_the_platform_locked_down(tmp_path: Path) -> None
     rendered = yaml.safe_load(result.stdout)
     assert set(rendered["services"]) == REQUIRED_SERVICES
     built = {name: service for name, service in rendered["services"].items() if "build" in service}
-    assert set(built) == {"mlflow", "mlflow-users", "data-api", "airflow", "inference-api", "streamlit", "locust"}
+    assert set(built) == {
+        "mlflow", "mlflow-users", "data-api", "airflow", "inference-api", "streamlit", "locust", "locust-worker"
+    }  # fmt: skip
     for name, service in built.items():
-        assert service["image"] == f"readmission/{name.removesuffix('-users')}:latest"  # the users job: MLflow's
+        assert service["image"] == f"readmission/{name.removesuffix('-users').removesuffix('-worker')}:latest"
         assert (REPO_ROOT / service["build"]["dockerfile"]).is_file()
         assert service["read_only"] is True, name
         assert "/tmp" in service["tmpfs"], name
@@ -267,3 +273,11 @@ def test_mlflow_needs_a_user_and_each_service_has_its_own(raw: dict[str, Any], c
         compose["services"]["inference-api"]["environment"]["MLFLOW_TRACKING_USERNAME"] == users["MLFLOW_API_USERNAME"]
     )
     assert users["MODEL_NAME_30D"] == compose["services"]["inference-api"]["environment"]["MODEL_NAME_30D"]
+
+
+def test_locust_runs_distributed(compose: dict[str, Any]) -> None:
+    master, worker = compose["services"]["locust"], compose["services"]["locust-worker"]
+    assert "--master" in master["command"]
+    assert worker["command"][:3] == ["--worker", "--master-host", "locust"]
+    assert worker["depends_on"]["locust"]["condition"] == "service_healthy"
+    assert "ports" not in worker  # scalable: `--scale locust-worker=N` needs no host port
