@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -10,6 +11,7 @@ import pytest
 
 from readmission import bringup, supervisor
 from readmission.config import Settings
+from readmission.dagrun import PROGRESS_PREFIX
 
 pytestmark = pytest.mark.unit
 
@@ -62,3 +64,16 @@ def test_the_report_lists_every_url_and_the_timings(tmp_path) -> None:
     assert "http://127.0.0.1:8000/docs" in text
     assert "version 3" in text
     assert "bring-up: 200 s" in text
+
+
+def test_the_run_logs_each_task_event_of_the_airflow_listener(caplog) -> None:
+    caplog.set_level(logging.INFO, logger="readmission.bringup")
+    bringup._progress(PROGRESS_PREFIX + '{"task": "fetch_batch", "state": "running", "try_number": 1}\n')
+    bringup._progress(
+        PROGRESS_PREFIX + '{"task": "fetch_batch", "state": "failed", "try_number": 3, "error": "source down"}\n'
+    )
+    bringup._progress("[DAG TEST] starting task_id=store_raw map_index=-1\n")  # Airflow's own log: not read
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.INFO, "pipeline: fetch_batch"),
+        (logging.WARNING, "pipeline: fetch_batch failed (try 3): source down"),
+    ]

@@ -20,7 +20,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -36,7 +35,7 @@ from typing import IO, Any
 import httpx
 
 from readmission.config import REPO_ROOT, Settings
-from readmission.dagrun import airflow_env, parse_summary
+from readmission.dagrun import airflow_env, parse_progress, parse_summary
 from readmission.supervisor import (
     VENV_BIN,
     ServiceError,
@@ -317,15 +316,16 @@ class Platform:
         self.children.clear()
 
 
-_TASK_START = re.compile(r"starting task_id=(\w+)")
-_TASK_FAILED = re.compile(r"Task failed|Marking task as (FAILED|UP_FOR_RETRY)|SKIPPING the run: .*")
-
-
 def _progress(line: str) -> None:
-    if match := _TASK_START.search(line):
-        logger.info("pipeline: %s", match.group(1))
-    elif match := _TASK_FAILED.search(line):
-        logger.warning("pipeline: %s", match.group(0))
+    """Log the task events the run's Airflow listener prints (``readmission.dagrun.TaskProgress``)."""
+    event = parse_progress(line)
+    if event is None:
+        return
+    if event["state"] == "running":
+        logger.info("pipeline: %s", event["task"])
+    else:
+        error = f": {event['error']}" if event.get("error") else ""
+        logger.warning("pipeline: %s %s (try %s)%s", event["task"], event["state"], event["try_number"], error)
 
 
 @contextlib.contextmanager

@@ -5,9 +5,10 @@ and the DAG tests start as a subprocess: Airflow reads ``AIRFLOW_HOME`` and its
 ``AIRFLOW__*`` variables once, at its first import, so each run gets a fresh
 interpreter whose environment is set before that import. Defaults:
 ``AIRFLOW_HOME=LOCAL_DIR/airflow``, the repository's ``dags/`` folder, no examples.
-The metadata database is migrated when needed. The last line on stdout is a
-JSON summary (``state`` and each task's state); the exit code is 0 only when
-the run succeeded.
+The metadata database is migrated when needed. While the run goes, Airflow's task
+listeners print one ``DAGRUN_TASK {json}`` line per task that starts, fails (or will be
+retried) or skips itself; the last line on stdout is a JSON summary (``state`` and each
+task's state); the exit code is 0 only when the run succeeded.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 DAG_ID = "mlops_diabetes_pipeline"
 SUMMARY_PREFIX = "DAGRUN_SUMMARY "
+PROGRESS_PREFIX = "DAGRUN_TASK "
 
 
 def airflow_env(settings: Settings, dags_folder: Path | None = None) -> dict[str, str]:
@@ -49,6 +52,48 @@ def _migrate_if_needed() -> None:
     db.upgradedb()
 
 
+class TaskProgress:
+    """Airflow task listener hooks (``on_task_instance_*``): one ``DAGRUN_TASK`` JSON line per event."""
+
+    def __init__(self, write: Callable[[str], object] = sys.stdout.write) -> None:
+        self.write = write
+
+    def emit(self, task_instance: Any, state: str, error: object = None) -> None:
+        event = {"task": task_instance.task_id, "state": state, "try_number": task_instance.try_number}
+        if error is not None:
+            event["error"] = str(error)
+        self.write(PROGRESS_PREFIX + json.dumps(event) + "\n")
+        sys.stdout.flush()
+
+    def on_task_instance_running(self, previous_state: Any, task_instance: Any) -> None:
+        self.emit(task_instance, "running")
+
+    def on_task_instance_failed(self, previous_state: Any, task_instance: Any, error: object) -> None:
+        # Airflow calls this hook for a failure that will be retried too; the state says which.
+        state = task_instance.state
+        self.emit(task_instance, str(getattr(state, "value", state) or "failed"), error)
+
+    def on_task_instance_skipped(self, previous_state: Any, task_instance: Any) -> None:
+        self.emit(task_instance, "skipped")
+
+
+def _listen(progress: TaskProgress) -> None:
+    """Register ``progress`` with the task SDK's listener manager (the one ``dag.test()`` tasks call)."""
+    from airflow.listeners import hookimpl  # airflow reads AIRFLOW_* at import (see above)
+    from airflow.sdk.listener import get_listener_manager
+
+    for name in ("on_task_instance_running", "on_task_instance_failed", "on_task_instance_skipped"):
+        hookimpl(getattr(type(progress), name))
+    get_listener_manager().add_listener(progress)
+
+
+def parse_progress(line: str) -> dict[str, Any] | None:
+    """A ``DAGRUN_TASK`` event printed by :class:`TaskProgress`, or None for any other line."""
+    if not line.startswith(PROGRESS_PREFIX):
+        return None
+    return dict(json.loads(line[len(PROGRESS_PREFIX) :]))
+
+
 def run_once(
     conf: dict[str, Any], *, logical_date: datetime | None = None, mark_success: str | None = None
 ) -> dict[str, Any]:
@@ -60,6 +105,7 @@ def run_once(
     from airflow.dag_processing.dagbag import DagBag  # airflow reads AIRFLOW_* at import (see above)
 
     _migrate_if_needed()
+    _listen(TaskProgress())
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     if bag.import_errors:
         raise RuntimeError(f"the DAG folder has import errors: {bag.import_errors}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from readmission.dagrun import parse_progress
 from tests.support import services
 from tests.support.airflow import BATCH_SIZE, Stack, task_states
 
@@ -73,6 +74,12 @@ def test_data_api_down_fails_after_retries_and_leaves_no_partial_batch(stack: St
     assert summary["state"] == "failed"
     assert summary["tasks"]["check_source"] == {"state": "failed", "try_number": 3}
     assert f"data API at {down['DATA_API_URL']} is unavailable" in output
+    # Airflow's task listener reported each try as it happened (what `readmission run` logs).
+    events = [e for e in map(parse_progress, output.splitlines()) if e and e["task"] == "check_source"]
+    assert [(e["state"], e["try_number"]) for e in events] == [
+        ("running", 1), ("up_for_retry", 1), ("running", 2), ("up_for_retry", 2), ("running", 3), ("failed", 3),
+    ]  # fmt: skip
+    assert f"data API at {down['DATA_API_URL']} is unavailable" in events[-1]["error"]
     # The source answering /health but failing mid-fetch: fetch_batch fails the same way.
     summary, output = stack.run({"batches": 1}, extra=down, args=["--mark-success", "check_source"])
     assert summary["state"] == "failed"
