@@ -95,7 +95,7 @@ def test_compose_env_example_resolves_every_variable(compose: dict[str, Any]) ->
 def test_missing_secrets_stop_the_stack(raw: dict[str, Any]) -> None:
     env = example_env()
     secrets = [name for name in env if any(word in name for word in SECRET_WORDS)]
-    assert {"MYSQL_ROOT_PASSWORD", "MYSQL_PASSWORD", "MINIO_ROOT_PASSWORD", "API_ADMIN_TOKEN"} <= set(secrets)
+    assert {"MYSQL_ROOT_PASSWORD", "MYSQL_PIPELINE_PASSWORD", "MINIO_ROOT_PASSWORD", "API_ADMIN_TOKEN"} <= set(secrets)
     for name in secrets:
         partial = {key: value for key, value in env.items() if key != name}
         with pytest.raises(MissingVariableError, match=name):
@@ -281,3 +281,22 @@ def test_locust_runs_distributed(compose: dict[str, Any]) -> None:
     assert worker["command"][:3] == ["--worker", "--master-host", "locust"]
     assert worker["depends_on"]["locust"]["condition"] == "service_healthy"
     assert "ports" not in worker  # scalable: `--scale locust-worker=N` needs no host port
+
+
+def test_least_privilege(raw: dict[str, Any], compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    api = services["inference-api"]["environment"]
+    assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & set(api)  # artifacts come through MLflow
+    assert "--web.enable-lifecycle" not in services["prometheus"]["command"]
+    users = {}
+    for service in raw["services"].values():
+        for key, value in service.get("environment", {}).items():
+            if key.endswith(("DATABASE_URL", "BACKEND_STORE_URI", "SQL_ALCHEMY_CONN")):
+                users.setdefault(str(value).rsplit("/", 1)[1], set()).add(str(value).split("//")[1].split(":")[0])
+    # one user per service: the pipeline's two databases share its user, nobody else's
+    assert users == {
+        "raw_data_db": {"${MYSQL_PIPELINE_USER"},
+        "clean_data_db": {"${MYSQL_PIPELINE_USER"},
+        "mlflow_db": {"${MYSQL_MLFLOW_USER"},
+        "airflow_db": {"${MYSQL_AIRFLOW_USER"},
+    }
