@@ -181,11 +181,18 @@ def test_hostile_values_are_quarantined_with_their_reason_and_the_rest_is_ingest
     assert sorted(stored["encounter_id"]) == sorted(r["encounter_id"] for r in good)
 
 
-def test_batches_come_from_the_real_data_api(dbs, data_api):
-    with DataSourceClient(data_api.url, timeout=30, retries=1) as client:
+@pytest.fixture(scope="module")
+def data_api_at_batch_one(service_dir):
+    """A data API of its own whose cycle stays at batch 1 (the session's moves on every 300 s)."""
+    with services.data_api_server(service_dir, interval_seconds=86_400) as server:
+        yield server
+
+
+def test_batches_come_from_the_real_data_api(dbs, data_api_at_batch_one):
+    with DataSourceClient(data_api_at_batch_one.url, timeout=30, retries=1) as client:
         assert client.total_batches() == 7
         first = ingest.ingest_batch(dbs.raw, client, 1)
-        settings = Settings(raw_database_url=dbs.raw_url, data_api_url=data_api.url)
+        settings = Settings(raw_database_url=dbs.raw_url, data_api_url=data_api_at_batch_one.url)
         nxt = pipeline.ingest_next(settings)  # batch 1 is the current one: nothing new
         again = ingest.ingest_batch(dbs.raw, client, 1)
     assert (first.received, first.inserted, first.quarantined) == (15_000, 15_000, 0)
