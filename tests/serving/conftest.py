@@ -52,6 +52,20 @@ def settings(tmp_path: Path, serving_champion: Champion) -> Settings:
     return serving_settings(tmp_path, serving_champion.tracking_uri, model_name=serving_champion.name)
 
 
+def settle_every_outcome(app: Any, timeout: float = 120) -> None:
+    """Wait until each outcome's model has had its first load (loaded, or failed: the 30-day model
+    may not exist on the session's server). Its load in the poller thread must not overlap the test:
+    CPython 3.11 shares the AST constructor's depth counter between threads (gh-106905), so a model
+    load (numpy parses .npy headers with ast) beside pytest's rewriting of a lazily imported module
+    can raise SystemError in either."""
+    managers = list(app.state.outcomes.managers.values())
+    services.wait_until(
+        lambda: all(m.current is not None or m.failures > 0 for m in managers),
+        what="the first load of every outcome's model",
+        timeout=timeout,
+    )
+
+
 @pytest.fixture
 def client(settings: Settings):
     from fastapi.testclient import TestClient
@@ -61,6 +75,7 @@ def client(settings: Settings):
     app = create_app(settings)
     with TestClient(app) as test_client:
         assert app.state.manager.wait_until_loaded(60), app.state.manager.unavailable_reason()
+        settle_every_outcome(app)
         yield test_client
 
 
@@ -71,5 +86,6 @@ def live_server(settings: Settings) -> Iterator[UvicornThread]:
     app = create_app(settings)
     with UvicornThread(app) as server:
         assert app.state.manager.wait_until_loaded(60), app.state.manager.unavailable_reason()
+        settle_every_outcome(app)
         server.app = app  # type: ignore[attr-defined]
         yield server
