@@ -288,7 +288,7 @@ def test_the_champion_moves_while_locust_drives_predict_with_no_failed_request(
             _wait_for(lambda: manager.current.version == v2 or not running())
             swapped, before = time.time(), _predictions(server.url)
             assert manager.current.version == v2, "the poller swapped the new champion in while Locust ran"
-            _wait_for(lambda: (_predictions(server.url) >= before + 200 and time.time() > swapped + 4) or not running())
+            _wait_for(lambda: (_predictions(server.url) >= before + 200 and time.time() > swapped + 6) or not running())
             assert running(), "Locust still posting after the swap"
             locust.send_signal(signal.SIGTERM)  # Locust writes its statistics and exits 0
         metrics = httpx.get(f"{server.url}/metrics", timeout=30).text

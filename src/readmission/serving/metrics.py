@@ -85,7 +85,7 @@ class ServingMetrics:
         # The request path only appends here (one atomic deque.append, no lock); the observations reach the
         # prometheus-client metrics, by array, at the next scrape or every FLUSH_EVERY requests.
         self._pending_requests: deque[tuple[str, str, int, float]] = deque()
-        self._pending_risks: deque[float] = deque()
+        self._pending_risks: deque[tuple[float, bool]] = deque()
         self._flush_lock = threading.Lock()
 
     def _child(self, metric: MetricWrapperBase, *labels: str) -> Any:
@@ -101,8 +101,8 @@ class ServingMetrics:
             self.flush()
 
     def observe_prediction(self, risk: float, positive: bool) -> None:
-        """One scored record (``positive``: ``risk`` reached the threshold; the sign of the entry carries it)."""
-        self._pending_risks.append(risk if positive else -1.0 - risk)
+        """One scored record (``positive``: ``risk`` reached the threshold)."""
+        self._pending_risks.append((risk, positive))
         if len(self._pending_risks) >= FLUSH_EVERY:
             self.flush()
 
@@ -110,10 +110,10 @@ class ServingMetrics:
         """Move the pending observations into the metrics (counters and histograms updated once per label/bucket)."""
         with self._flush_lock:
             requests = _drain(self._pending_requests)
-            signed = np.asarray(_drain(self._pending_risks), dtype=np.float64)
-        if len(signed):
-            positive = signed >= 0
-            self.observe_predictions(np.where(positive, signed, -1.0 - signed), int(positive.sum()))
+            scored = _drain(self._pending_risks)
+        if scored:
+            risks, positives = zip(*scored, strict=True)
+            self.observe_predictions(np.asarray(risks, dtype=np.float64), sum(positives))
         if not requests:
             return
         counts: dict[tuple[str, str, str], int] = {}
